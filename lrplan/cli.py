@@ -1,0 +1,90 @@
+"""The command line: parse options, call the library, render. No schedule logic lives here.
+
+Heavy libraries (numpy for tables, matplotlib/plotly for image and HTML plots, torch for the few
+paths that need it) are imported inside the commands that use them, never at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from . import __version__
+from .errors import ExitCode, LrplanError
+
+# Command modules, each with register(app). Adding a command: its module and one line here.
+COMMAND_MODULES = (
+    "lrplan.commands.core",
+)
+
+app = typer.Typer(
+    name="lrplan",
+    help="Plan, convert and check learning-rate schedules across training stacks.\n\n"
+    'Example: lrplan plot "warmup=2000,cosine,min=0.1" --steps 100k',
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"traceback": bool(os.environ.get("LRPLAN_TRACEBACK"))}
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"lrplan {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    traceback: bool = typer.Option(False, "--traceback", help="Show Python tracebacks (for bug reports)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    if traceback:
+        _state["traceback"] = True
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import click
+
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="lrplan", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = ExitCode.USAGE
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        code = 130
+    except LrplanError as e:
+        if _state["traceback"]:
+            raise
+        print(e.render(), file=sys.stderr)
+        code = e.exit_code
+    except BrokenPipeError:
+        code = 0
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as e:  # a bug: short message unless asked for the traceback
+        if _state["traceback"]:
+            raise
+        print(f"error: internal error ({type(e).__name__}: {e})", file=sys.stderr)
+        print("hint: this is a bug in lrplan; rerun with --traceback and report it", file=sys.stderr)
+        code = ExitCode.INTERNAL
+    sys.stdout.flush()
+    sys.exit(int(code))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""plot, table, at-step, convert."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import LrplanError
+from . import common
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=PLOT_EXAMPLES)(plot)
+    app.command(epilog=TABLE_EXAMPLES)(table)
+    app.command("at-step", epilog=AT_STEP_EXAMPLES)(at_step)
+    app.command(epilog=CONVERT_EXAMPLES)(convert)
+
+
+PLOT_EXAMPLES = """Examples:
+
+  lrplan plot "warmup=2000,cosine,min=0.1" --steps 100k
+
+  lrplan plot "warmup=2000,cosine,min=0.1" "warmup=2000,constant,1-sqrt=20%" --steps 100k -o curves.html
+
+  lrplan plot ds_config.json --lr 3e-4 --log-y --mark 50k -o curve.png
+"""
+
+
+def plot(
+    sources: List[str] = typer.Argument(..., help="One or more schedules (spec, preset, config, checkpoint)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write .png/.svg/.pdf/.html instead."),
+    steps: Optional[str] = common.steps_option(),
+    lr: Optional[float] = common.lr_option(),
+    fmt: Optional[str] = common.from_option(),
+    sets: Optional[List[str]] = common.set_option(),
+    log_y: bool = typer.Option(False, "--log-y", help="Logarithmic LR axis."),
+    mark: Optional[List[str]] = typer.Option(None, "--mark", help="Mark a step (repeatable)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Last step shown (default: the end)."),
+    width: Optional[int] = typer.Option(None, "--width", help="Terminal chart width in columns."),
+    height: int = typer.Option(16, "--height", help="Terminal chart height in rows."),
+) -> None:
+    """Draw one or more schedules: in the terminal, or to an image or HTML page with -o."""
+    from ..keypoints import parse_step, total_steps
+    from ..render.sample import boundary_steps
+    from ..render.terminal import Series, as_text, render
+
+    loaded = [common.load(s, fmt, steps, lr, sets) for s in sources]
+    for ld in loaded:
+        for n in ld.notes:
+            common.note(n)
+    first = loaded[0].schedule
+    k_max = _last_step(loaded, until, parse_step, total_steps)
+    marks = tuple(parse_step(m, first, what="--mark") for m in mark or [])
+    series = [Series(ld.schedule, ld.label) for ld in loaded]
+    if output is not None:
+        from ..render.files import save_plot
+
+        save_plot(series, Path(output), k_max=k_max, log_y=log_y, marks=marks, inputs=sources)
+        common.note(f"wrote {output}")
+        return
+    con = common.console()
+    w = width or min(max(con.width, 40), 120)
+    bounds = tuple(b for b in boundary_steps(first) if b > 0)
+    lines = render(series, k_max, width=w, height=height, log_y=log_y, marks=marks, boundaries=bounds[1::2])
+    if not con.is_terminal:
+        print(as_text(lines))
+    else:
+        from rich.text import Text
+
+        for runs in lines:
+            con.print(Text.assemble(*[(t, st) for t, st in runs]))
+    _phase_legend(first)
+
+
+def _last_step(loaded, until, parse_step, total_steps) -> int:
+    if until is not None:
+        k = parse_step(until, loaded[0].schedule, what="--until")
+        if k <= 0:
+            raise LrplanError("--until must be a positive step")
+        return k
+    ends = []
+    for ld in loaded:
+        n = total_steps(ld.schedule)
+        if n is None:
+            from ..render.sample import boundary_steps
+
+            b = boundary_steps(ld.schedule)
+            n = (b[-1] if b else 0) * 2 or 1000
+        ends.append(n)
+    return max(ends)
+
+
+def _phase_legend(s) -> None:
+    from ..batch import step_of_position
+    from ..ir import phase_label
+    from ..render.terminal import fmt_step
+
+    parts = []
+    for seg in s.lr.segments:
+        a = fmt_step(step_of_position(s.axis, seg.start))
+        b = "…" if seg.end is None else fmt_step(step_of_position(s.axis, seg.end))
+        parts.append(f"{phase_label(seg)} {a}–{b}")
+    print("phases: " + " · ".join(parts))
+
+
+TABLE_EXAMPLES = """Examples:
+
+  lrplan table "warmup=2000,cosine,min=0.1" --steps 100k --lr 3e-4
+
+  lrplan table ds_config.json --at 0,1,2,500,10000 --format csv
+
+  lrplan table "warmup=2000,cosine" --steps 100k --every 10k --format json
+"""
+
+
+def table(
+    source: str = typer.Argument(..., help="The schedule (spec, preset, config, checkpoint)."),
+    at: Optional[str] = typer.Option(None, "--at", help="Steps to show, e.g. 0,1,500,50%,1.5M."),
+    every: Optional[str] = typer.Option(None, "--every", help="A row every N steps."),
+    output_format: str = typer.Option("text", "--format", "-f", help="text, csv, json or md."),
+    steps: Optional[str] = common.steps_option(),
+    lr: Optional[float] = common.lr_option(),
+    fmt: Optional[str] = common.from_option(),
+    sets: Optional[List[str]] = common.set_option(),
+) -> None:
+    """Key points of a schedule (phase boundaries, 25/50/75/90%, end) or chosen steps."""
+    from ..keypoints import key_steps, parse_step, parse_steps, points, total_steps
+    from ..render.tables import render_table
+
+    if output_format not in ("text", "csv", "json", "md"):
+        raise LrplanError(f"--format must be text, csv, json or md, got {output_format!r}")
+    ld = common.load(source, fmt, steps, lr, sets)
+    for n in ld.notes:
+        common.note(n)
+    s = ld.schedule
+    notes: dict[int, str] = {}
+    if at is not None:
+        chosen = parse_steps(at, s)
+    elif every is not None:
+        step = parse_step(every, s, what="--every")
+        n = total_steps(s)
+        if step <= 0:
+            raise LrplanError("--every must be a positive number of steps")
+        if n is None:
+            raise LrplanError("--every needs the total (pass --steps)")
+        if n // step > 1_000_000:
+            raise LrplanError(f"--every {every} would print {n // step} rows", hint="choose a larger step")
+        chosen = list(range(0, n + 1, step))
+    else:
+        rows = key_steps(s)
+        chosen = [k for k, _ in rows]
+        notes = dict(rows)
+    if any(k < 0 for k in chosen):
+        raise LrplanError("steps are 0-based and cannot be negative")
+    pts = points(s, chosen, notes)
+    if ld.step_name:
+        pts = [p.__class__(p.step, p.lr, p.phase, (p.note + "; " if p.note else "") + ld.step_name(p.step),
+                           p.position) for p in pts]
+    text = render_table(pts, ld, output_format)
+    sys.stdout.write(text)
+
+
+AT_STEP_EXAMPLES = """Examples:
+
+  lrplan at-step 53210 "warmup=2000,cosine,min=0.1" --steps 100k --lr 3e-4
+
+  lrplan at-step 53210 "warmup=2000,cosine,min=0.1" --steps 100k --lr 3e-4 --json
+
+  lrplan at-step 53210 runs/gpt/          (a checkpoint: the resume calculator)
+"""
+
+
+def at_step(
+    step: str = typer.Argument(..., help="Optimizer step (0-based), e.g. 53210, 50%, 1.5M."),
+    source: str = typer.Argument(..., help="The schedule (spec, preset, config) or a checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+    steps: Optional[str] = common.steps_option(),
+    lr: Optional[float] = common.lr_option(),
+    fmt: Optional[str] = common.from_option(),
+    sets: Optional[List[str]] = common.set_option(),
+    plan: Optional[str] = typer.Option(None, "--plan", help="A new config to resume a checkpoint with."),
+    config: Optional[str] = typer.Option(None, "--config", help="The run's config when the checkpoint lacks it."),
+) -> int:
+    """The LR at one step; with a checkpoint, what the resumed run will use."""
+    from ..sources import _as_path, is_checkpoint
+
+    path = _as_path(source)
+    if (path is not None and (fmt == "checkpoint" or (fmt is None and is_checkpoint(path)))):
+        from ..checkpoints.resume import at_step_report
+
+        return at_step_report(step, path, opts=common.read_options(steps, lr, sets), plan=plan, config=config,
+                              as_json=as_json)
+    if plan is not None:
+        raise LrplanError("--plan compares a new config with a checkpoint; SOURCE is not a checkpoint")
+    from ..evaluate import lr_at
+    from ..keypoints import parse_step, phase_at, total_steps
+
+    ld = common.load(source, fmt, steps, lr, sets)
+    s = ld.schedule
+    k = parse_step(step, s)
+    if k < 0:
+        raise LrplanError("steps are 0-based and cannot be negative")
+    value = lr_at(s, k)
+    phase = phase_at(s, k)
+    n = total_steps(s)
+    out = {"step": k, "lr": value, "phase": phase, "peak_lr": s.peak_lr,
+           "fraction": None if not n else k / n, "multiplier": s.peak_lr is None}
+    if ld.step_name:
+        out["framework_step"] = ld.step_name(k)
+    if as_json:
+        print(json.dumps(out))
+        return 0
+    unit = "× peak" if s.peak_lr is None else ""
+    where = f", {100 * k / n:.1f}% of {n}" if n else ""
+    print(f"step {k}: lr {value:.6g}{(' ' + unit) if unit else ''} ({phase}{where})")
+    for n_ in ld.notes:
+        common.note(n_)
+    if ld.step_name:
+        common.note(ld.step_name(k))
+    return 0
+
+
+CONVERT_EXAMPLES = """Examples:
+
+  lrplan convert "warmup=2000,cosine,min=0.1" --steps 100k --lr 3e-4 --to deepspeed
+
+  lrplan convert ds_config.json --to megatron
+
+  lrplan convert "warmup=2000,cosine,min=0.1" --steps 100k --to json -o plan.json
+"""
+
+
+def convert(
+    source: str = typer.Argument(..., help="The schedule (spec, preset, config, checkpoint)."),
+    to: str = typer.Option(..., "--to", help="Target: megatron, deepspeed, hf, torch, lightning, torchtitan, optax, "
+                                             "spec, json."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to a file instead of stdout."),
+    approx: bool = typer.Option(False, "--approx", help="Emit the nearest expressible config and its deviation."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="Output variant (hf: yaml, json, python)."),
+    steps: Optional[str] = common.steps_option(),
+    lr: Optional[float] = common.lr_option(),
+    fmt: Optional[str] = common.from_option(),
+    sets: Optional[List[str]] = common.set_option(),
+) -> None:
+    """A ready-to-paste, exactly equivalent config for another stack."""
+    from .. import __version__, frameworks
+    from ..errors import did_you_mean
+    from ..frameworks.base import WriteOptions
+
+    if to not in frameworks.MODULES or frameworks.get(to).write is None:
+        raise LrplanError(f"unknown target {to!r}", hint=did_you_mean(to, frameworks.writers(), noun="target"))
+    ld = common.load(source, fmt, steps, lr, sets)
+    for n in ld.notes:
+        common.note(n)
+    written = frameworks.get(to).write(ld.schedule, WriteOptions(approx=approx, source_label=ld.label,
+                                                                 variant=variant, version=__version__))
+    for n in written.notes:
+        common.note(n)
+    if written.deviation is not None:
+        dev, where = written.deviation
+        common.note(f"--approx: largest difference {dev:.3g} at step {where}")
+    if output is not None:
+        common.write_atomic(output, written.text, inputs=[source])
+        common.note(f"wrote {output}")
+    else:
+        sys.stdout.write(written.text)

@@ -1,0 +1,33 @@
+"""Explicit registry of formats. Adding a framework: its module, one line here, its tests and docs.
+
+Modules are imported on first use so that a spec-only command loads none of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Format
+
+MODULES: dict[str, str] = {
+    "spec": "lrplan.frameworks.spec_format",
+    "json": "lrplan.frameworks.json_format",
+}
+
+READ_ORDER = ("json", "spec")  # detection order for file contents; higher detect() score wins
+
+
+def get(name: str) -> Format:
+    return importlib.import_module(MODULES[name]).FORMAT
+
+
+def all_formats() -> list[Format]:
+    return [get(n) for n in MODULES]
+
+
+def readers() -> list[str]:
+    return [n for n in MODULES if get(n).read is not None]
+
+
+def writers() -> list[str]:
+    return [n for n in MODULES if get(n).write is not None]

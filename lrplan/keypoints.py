@@ -1,0 +1,118 @@
+"""Which steps a table shows, and the rows: step, LR, phase, and the axis position."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .batch import position, step_of_position
+from .errors import LrplanError
+from .ir import Schedule, phase_label
+from .ops import math_ops, numpy_ops
+from .spec.quantity import QuantityError, parse_quantity
+
+
+@dataclass(frozen=True)
+class Point:
+    step: int
+    lr: float
+    phase: str
+    note: str = ""
+    position: float | None = None  # samples or tokens before the step, when the axis is not steps
+
+
+def total_steps(s: Schedule) -> int | None:
+    """The planned number of optimizer steps, if known."""
+    if s.total is None:
+        return None
+    return int(math.ceil(step_of_position(s.axis, s.total)))
+
+
+def phase_at(s: Schedule, step: float) -> str:
+    x = position(s.axis, float(step), math_ops)
+    if s.lr.end is not None and x >= s.lr.end:
+        return "after end" if s.lr.after == "hold" else s.lr.after
+    name = ""
+    for seg in s.lr.segments:
+        if seg.start <= x:
+            name = phase_label(seg)
+    return name
+
+
+def key_steps(s: Schedule) -> list[tuple[int, str]]:
+    """Start, the first step of every phase (and the last of the one before), 25/50/75/90 %, end."""
+    out: list[tuple[int, str]] = [(0, "start")]
+    for prev, seg in zip(s.lr.segments, s.lr.segments[1:]):
+        k = int(math.ceil(step_of_position(s.axis, seg.start)))
+        if k > 0:
+            out.append((k - 1, f"last {phase_label(prev)} step"))
+        out.append((k, f"{phase_label(seg)} starts"))
+    n = total_steps(s)
+    if n is None:
+        end = s.lr.end
+        if end is not None:
+            k = int(math.ceil(step_of_position(s.axis, end)))
+            out += [(k - 1, "last scheduled step"), (k, "after the schedule")]
+        return _unique(out)
+    for pct in (25, 50, 75, 90):
+        out.append((n * pct // 100, f"{pct}%"))
+    out.append((n - 1, "last step"))
+    out.append((n, "after the end"))
+    return _unique(out)
+
+
+def _unique(rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    seen: dict[int, str] = {}
+    for k, note in rows:
+        if k < 0:
+            continue
+        seen[k] = f"{seen[k]}; {note}" if k in seen else note
+    return sorted(seen.items())
+
+
+def parse_steps(text: str, s: Schedule, *, what: str = "--at") -> list[int]:
+    """``0,1,500,10%,1.5M`` -> step numbers."""
+    out = []
+    for part in text.split(","):
+        out.append(parse_step(part.strip(), s, what=what))
+    return out
+
+
+def parse_step(text: str, s: Schedule, *, what: str = "STEP") -> int:
+    try:
+        q = parse_quantity(text)
+        if q.unit == "%":
+            n = total_steps(s)
+            if n is None:
+                raise QuantityError("a percentage needs the total (pass --steps)")
+            v = n * q.value / 100
+        elif q.unit in ("tok", "samples"):
+            if s.axis.batch is None:
+                raise QuantityError(f"a step in {q.unit} needs the batch size (gbs=) in the schedule")
+            samples = q.value if q.unit == "samples" else q.value / (s.axis.seq_len or 0 or 1)
+            if q.unit == "tok" and s.axis.seq_len is None:
+                raise QuantityError("a step in tokens needs the sequence length (seq=) in the schedule")
+            from .ir import Axis
+
+            v = step_of_position(Axis("samples", s.axis.batch), float(samples))
+        else:
+            v = q.value
+    except QuantityError as e:
+        raise LrplanError(f"{what}: {e}") from None
+    if v != int(v):
+        raise LrplanError(f"{what}: {text} is not a whole step ({float(v)!r})")
+    return int(v)
+
+
+def points(s: Schedule, steps: list[int], notes: dict[int, str] | None = None) -> list[Point]:
+    from .evaluate import lr
+
+    ops = numpy_ops()
+    values = lr(s, steps) if steps else []
+    pos = position(s.axis, ops.asarray(steps), ops) if s.axis.unit != "steps" and steps else None
+    out = []
+    for i, k in enumerate(steps):
+        out.append(Point(k, float(values[i]), phase_at(s, k), (notes or {}).get(k, ""),
+                         None if pos is None else float(pos[i])))
+    return out
+

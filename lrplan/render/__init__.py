@@ -1,0 +1,1 @@
+"""Renderers: terminal chart, tables, image and HTML files. Import the one you need."""
