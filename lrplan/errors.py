@@ -90,4 +90,4 @@ def did_you_mean(word: str, choices, *, noun: str = "word") -> str:
     near = suggest(word, choices)
     if near:
         return f"did you mean '{near}'?"
-    return f"valid {noun}s: " + ", ".join(sorted(choices))
+    return "valid choices: " + ", ".join(sorted(choices))

@@ -83,6 +83,8 @@ class Segment:
             raise ScheduleError(f"an open-ended {self.kind!r} segment needs a span (its length)")
         # Fill defaults so that equal schedules compare equal however they were written.
         sdef = SHAPES[self.kind]
+        if not sdef.uses_to and self.b != Level(0.0, self.a.absolute):
+            object.__setattr__(self, "b", Level(0.0, self.a.absolute))  # unused by this shape
         given = dict(self.params)
         unknown = set(given) - {p.name for p in sdef.params}
         if unknown:
@@ -100,13 +102,13 @@ class Segment:
                 raise ScheduleError(f"{self.kind} {p.name} {problem}, got {v!r}")
         if self.kind == "multistep":
             ms, gs = full["milestones"], full["gammas"]
-            if len(ms) != len(gs):
-                raise ScheduleError("multistep needs one gamma per milestone")
+            if not ms or len(ms) != len(gs):
+                raise ScheduleError("multistep needs at least one milestone and one gamma per milestone")
             if list(ms) != sorted(ms) or any(m < 0 for m in ms):
                 raise ScheduleError("multistep milestones must be non-negative and increasing")
             if any(not math.isfinite(g) or g < 0 for g in gs):
                 raise ScheduleError("multistep gammas must be finite and non-negative")
-        if self.kind == "log" and self.length() is not None and self.length() < 2 and self.span is None:
+        if self.kind == "log" and self.span_value < 2:
             raise ScheduleError("a log ramp needs a span of at least 2 (log(1) is 0)")
         object.__setattr__(self, "params", tuple(sorted(full.items())))
 
@@ -257,6 +259,11 @@ class Schedule:
         _finite("total", self.total, allow_none=True)
         if self.total is not None and self.total <= 0:
             raise ScheduleError(f"the total length must be positive, got {self.total!r}")
+        for seg in self.lr.segments:
+            if self.total is not None and seg.label == "warmup" and (seg.end is None or seg.end > self.total):
+                raise ScheduleError(f"the warmup ends at {seg.end:g} but the schedule is only {self.total:g} long"
+                                    if seg.end is not None else "the warmup never ends",
+                                    hint="shorten the warmup or raise the total (--steps)")
         absolute = any(lv.absolute for s in self.lr.segments for lv in (s.a, s.b))
         if absolute and self.peak_lr is None:
             raise ScheduleError("the schedule has absolute LR levels but no peak LR", hint="pass --lr PEAK")

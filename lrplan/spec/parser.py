@@ -161,7 +161,7 @@ def _split(items: list[Item], ctx: _Ctx, option_words) -> tuple[list[Item], dict
                 raise ctx.fail(f"option {it.name!r} takes no arguments", it)
             options[it.name] = it
         else:
-            raise ctx.fail(f"unknown phase or option {it.name!r}", it,
+            raise ctx.fail(f"unknown phase or option {it.name!r}", it.name_node,
                            hint=did_you_mean(it.name, PHASE_WORDS + tuple(option_words), noun="word"))
     return phases, options
 
@@ -350,7 +350,7 @@ def _companion(node: Item, ctx: _Ctx) -> Curve:
                min_level=Level(0.0, True), init_level=Level(0.0, True))
     if v.items is None:
         x = ctx.number(v)
-        return Curve((Segment("constant", 0.0, None, Level(x, True)),))
+        return Curve((Segment("constant", 0.0, None, Level(x, True), Level(0.0, True)),))
     phases, options = _split(v.items, sub, ("after",))
     after = "hold"
     if "after" in options:

@@ -26,6 +26,10 @@ def build_phase(ph: Item, start: float, end: float | None, current: Level, ctx) 
 
         return build_onecycle(ph, start, end, current, ctx)
     kind = "linear" if ph.name == "warmup" else ALIASES.get(ph.name, ph.name)
+    if ph.name == "warmup":
+        shape_arg = next((a for a in ph.args if a.name == "shape" and a.value is not None), None)
+        if shape_arg is not None and shape_arg.value.text in WARMUP_SHAPES:
+            kind = shape_arg.value.text
     args = _args(ph, kind, ctx)
     label = "warmup" if ph.name == "warmup" else ""
     if "shape" in args:
@@ -75,7 +79,7 @@ def _args(ph: Item, kind: str, ctx) -> dict[str, Item]:
     out: dict[str, Item] = {}
     for arg in ph.args:
         if arg.name not in allowed:
-            raise ctx.fail(f"{ph.name} has no argument {arg.name!r}", arg,
+            raise ctx.fail(f"{ph.name} has no argument {arg.name!r}", arg.name_node,
                            hint=did_you_mean(arg.name, allowed, noun="argument"))
         if arg.name in out:
             raise ctx.fail(f"argument {arg.name!r} is given twice", arg)

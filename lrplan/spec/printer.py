@@ -98,8 +98,6 @@ def _segment(seg: Segment, current: Level, min_level: Level, zero: Level, compan
             args.append(_level("to", seg.b, companion))
         if seg.kind == "exp" and params["bounded"] != bounded_implied:
             args.append("bounded=" + ("true" if params["bounded"] else "false"))
-    elif seg.b != zero and seg.b != ZERO:
-        args.append(_level("to", seg.b, companion))
     for p in SHAPES[seg.kind].params:
         v = params[p.name]
         if p.name in ("bounded",) or seg.kind == "multistep":
@@ -109,7 +107,7 @@ def _segment(seg: Segment, current: Level, min_level: Level, zero: Level, compan
         if seg.kind == "cyclic" and p.name in ("up", "down"):
             args.append(f"{p.name}={num(v)}")
             continue
-        if v == p.default and not (seg.kind == "restarts" and p.name == "cycle"):
+        if v == p.default and not (seg.kind in ("restarts", "invsqrt") and p.name in ("cycle", "timescale")):
             continue
         if p.kind == "bool":
             args.append(f"{p.name}={'true' if v else 'false'}")

@@ -44,6 +44,11 @@ class Item:
     value: Value | None = None
     args: list["Item"] = field(default_factory=list)
     args_span: tuple[int, int] | None = None
+    name_end: int = 0
+
+    @property
+    def name_node(self) -> "Value":
+        return Value(self.name, self.start, self.name_end or self.end)
 
 
 def tokenize(src: str) -> list[Token]:
@@ -114,7 +119,7 @@ class _Parser:
             found = "the end of the spec" if t.kind == "end" else repr(t.text)
             raise self.fail(f"expected a phase or option name, found {found}", t)
         name = self.take()
-        item = Item(name.text, name.start, name.end)
+        item = Item(name.text, name.start, name.end, name_end=name.end)
         if self.peek().kind == "=":
             eq = self.take()
             item.value = self.value(eq)

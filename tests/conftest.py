@@ -1,0 +1,81 @@
+"""Shared test helpers.
+
+``require(module)`` imports a reference framework for a differential test. On CI (``CI`` set) a
+missing framework is a failure, never a silent skip; on a developer machine it skips.
+
+``assert_lr_close(ours, theirs)`` is design.md's exactness contract: relative error <= 1e-12,
+or absolute error <= 1e-18 where the reference LR is 0 (or so close to 0 that its own last-bit
+rounding dominates).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REL = 1e-12
+ABS = 1e-18
+
+
+def require(module: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"{module} is needed for this differential test and is not installed: {e}")
+        pytest.skip(f"{module} not installed")
+
+
+def assert_lr_close(ours, theirs, *, rel: float = REL, abs_: float = ABS, steps=None, what: str = "lr"):
+    ours = np.asarray(ours, dtype=float)
+    theirs = np.asarray(theirs, dtype=float)
+    assert ours.shape == theirs.shape, f"{what}: {ours.shape} vs {theirs.shape}"
+    err = np.abs(ours - theirs)
+    bad = err > np.maximum(rel * np.abs(theirs), abs_)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        k = i if steps is None else int(np.asarray(steps)[i])
+        raise AssertionError(
+            f"{what} differs at step {k}: ours {ours[i]!r}, reference {theirs[i]!r}, "
+            f"|diff| {err[i]:.3e} ({int(bad.sum())} of {bad.size} steps differ)"
+        )
+
+
+def run_cli(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``lrplan`` entry point (falls back to ``python -m lrplan``)."""
+    exe = shutil.which("lrplan")
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "lrplan", *args]
+    full_env = dict(os.environ, COLUMNS="100", **(env or {}))
+    full_env.pop("LRPLAN_TRACEBACK", None)
+    return subprocess.run(cmd, capture_output=True, text=True, input=input, env=full_env, timeout=300)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--regen-golden", action="store_true", default=False,
+                     help="Rewrite golden files under tests/golden/ instead of comparing (review the diff).")
+
+
+@pytest.fixture
+def golden(request):
+    """``golden(relpath, text)``: compare ``text`` with tests/golden/<relpath>, or rewrite it with --regen-golden."""
+    from pathlib import Path
+
+    root = Path(__file__).parent / "golden"
+    regen = request.config.getoption("--regen-golden")
+
+    def check(relpath: str, text: str) -> None:
+        path = root / relpath
+        if regen:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        assert path.exists(), f"missing golden file {relpath}: run pytest --regen-golden and review the diff"
+        assert text == path.read_text(encoding="utf-8"), f"{relpath} differs from its golden file"
+
+    return check
