@@ -18,6 +18,8 @@ from .errors import ExitCode, LrplanError
 # Command modules, each with register(app). Adding a command: its module and one line here.
 COMMAND_MODULES = (
     "lrplan.commands.core",
+    "lrplan.commands.understand",
+    "lrplan.commands.diff",
 )
 
 app = typer.Typer(
@@ -52,19 +54,26 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
-def main(argv: list[str] | None = None) -> None:
-    import click
+def _click_exception():
+    try:  # typer >= 0.2x vendors click as typer._click; older typer uses click itself
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click.exceptions import ClickException
+    return ClickException
 
+
+def main(argv: list[str] | None = None) -> None:
+    click_exception = _click_exception()
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="lrplan", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         code = e.exit_code
-    except click.ClickException as e:
+    except click_exception as e:
         e.show()
-        code = ExitCode.USAGE
-    except click.exceptions.Abort:
+        code = e.exit_code if e.exit_code not in (None, 1) else ExitCode.USAGE
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         code = 130
     except LrplanError as e:

@@ -68,12 +68,16 @@ def _constant(a, b, tau, span, P, ops):
     return ops.full_like(tau, a) if not isinstance(tau, float) else a
 
 
+def _mix(a, b, wa, wb):
+    """a * wa + b * wb: exact at both ends (wa = 1 gives a, wb = 1 gives b), and for a decay to 0
+    or a rise from 0 it is the single product frameworks compute (HF's ``base_lr * lambda``)."""
+    return a * wa + b * wb
+
+
 def _linear(a, b, tau, span, P, ops):
-    # Remaining fraction as (span - tau) / span: exact for integer positions, so a decay to 0
+    # Fractions as (span - tau) / span and tau / span: exact for integer positions, so a decay to 0
     # has no cancellation (HF's (T - k) / (T - W)).
-    if a > b:
-        return b + (a - b) * ((span - tau) / span)
-    return a + (b - a) * (tau / span)
+    return _mix(a, b, (span - tau) / span, tau / span)
 
 
 def _cosine(a, b, tau, span, P, ops):
@@ -85,37 +89,39 @@ def _cosine(a, b, tau, span, P, ops):
         c = 0.5 * (1.0 + ops.cos(ops.pi * cycles * 2.0 * p))
         if exponent != 1.0:
             c = ops.power(c, exponent)
-        return b + (a - b) * c
+        return _mix(a, b, c, 1.0 - c)
     # Rising half-cosine, in Megatron's weight-decay form 0.5 * (cos(pi * (1 - rho)) + 1).
     g = 0.5 * (ops.cos(ops.pi * (1.0 - p)) + 1.0)
     if exponent != 1.0:
         g = 1.0 - ops.power(1.0 - g, exponent)
-    return a + (b - a) * g
+    return _mix(a, b, 1.0 - g, g)
 
 
 def _poly(a, b, tau, span, P, ops):
-    remaining = ops.maximum(span - tau, 0.0) / span
-    return b + (a - b) * ops.power(remaining, P["power"])
+    c = ops.power(ops.maximum(span - tau, 0.0) / span, P["power"])
+    return _mix(a, b, c, 1.0 - c)
 
 
 def _one_minus_sqrt(a, b, tau, span, P, ops):
     p = tau / span
     if a >= b:
-        return b + (a - b) * (1.0 - ops.sqrt(p))
+        s = ops.sqrt(p)
+        return _mix(a, b, 1.0 - s, s)
     # Rising form (HF warmup_type="1-sqrt"): 1 - sqrt(1 - x).
-    return a + (b - a) * (1.0 - ops.sqrt(1.0 - p))
+    g = 1.0 - ops.sqrt(1.0 - p)
+    return _mix(a, b, 1.0 - g, g)
 
 
 def _exp_anneal(a, b, tau, span, P, ops):
     # Megatron WSD "exponential": 2 * 0.5 ** q - 1, which reaches 0 exactly at q = 1.
-    c = 2.0 * ops.power(0.5, tau / span) - 1.0
-    return b + (a - b) * c
+    h = ops.power(0.5, tau / span)
+    return _mix(a, b, 2.0 * h - 1.0, 2.0 - 2.0 * h)
 
 
 def _log_ramp(a, b, tau, span, P, ops):
     # DeepSpeed's log warmup: log(k + 1) * (1 / log(W)); equals 1 at k = W - 1.
     g = ops.log(tau + 1.0) * (1.0 / math.log(span))
-    return a + (b - a) * g
+    return _mix(a, b, 1.0 - g, g)
 
 
 def _exponential(a, b, tau, span, P, ops):
@@ -164,7 +170,8 @@ def _restarts(a, b, tau, span, P, ops):
     i, t_cur, t_i = _restart_position(tau, P, ops)
     peak = a * ops.power(P["decay"], i) if P["decay"] != 1.0 else a
     # timm: lr_min + 0.5 * (lr_max - lr_min) * (1 + cos(pi * t_cur / t_i))
-    return b + 0.5 * (peak - b) * (1.0 + ops.cos(ops.pi * t_cur / t_i))
+    c = 0.5 * (1.0 + ops.cos(ops.pi * t_cur / t_i))
+    return _mix(peak, b, c, 1.0 - c)
 
 
 def _cyclic(a, b, tau, span, P, ops):
@@ -176,12 +183,10 @@ def _cyclic(a, b, tau, span, P, ops):
     scale = ops.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
     mode = P["mode"]
     if mode == "triangular2":
-        height = (b - a) * (1.0 / ops.power(2.0, cycle - 1.0))
+        scale = scale * (1.0 / ops.power(2.0, cycle - 1.0))
     elif mode == "exp_range":
-        height = (b - a) * ops.power(P["gamma"], tau)
-    else:
-        height = b - a
-    return a + height * scale
+        scale = scale * ops.power(P["gamma"], tau)
+    return _mix(a, b, 1.0 - scale, scale)
 
 
 def _inverse_time(a, b, tau, span, P, ops):

@@ -1,0 +1,156 @@
+"""CLI transcripts through the installed entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import run_cli
+
+SPEC = "warmup=2000,cosine,min=0.1"
+
+
+def test_plot_terminal_chart():
+    r = run_cli("plot", SPEC, "--steps", "100k", "--width", "80")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "phases: warmup 0–2k · cosine 2k–100k" in r.stdout
+    assert max(len(line) for line in lines[:-1]) <= 80
+    assert lines[0].strip().startswith("1 ┤")  # top of the axis is the peak multiplier
+    assert any(line.strip().startswith("0 ┤") for line in lines)
+    assert "100k" in r.stdout and "step" in r.stdout
+    assert any("\u2800" < ch <= "\u28ff" for ch in r.stdout)  # braille dots were drawn
+
+
+def test_plot_overlay_has_a_legend():
+    r = run_cli("plot", SPEC, "warmup=2000,constant,1-sqrt=20%", "--steps", "100k", "--width", "80")
+    assert r.returncode == 0, r.stderr
+    assert "━━ warmup=2000,cosine,min=0.1" in r.stdout
+    assert "━━ warmup=2000,constant,1-sqrt=20%" in r.stdout
+
+
+def test_table_json_is_stable_and_exact():
+    r = run_cli("table", SPEC, "--steps", "100k", "--lr", "3e-4", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    pts = {p["step"]: p["lr"] for p in doc["points"]}
+    assert pts[0] == 0.0
+    assert pts[2000] == 3e-4
+    assert pts[100000] == pytest.approx(3e-5, rel=1e-15)
+    assert all({"step", "lr", "phase"} <= set(p) for p in doc["points"])
+
+
+def test_table_at_and_every_and_formats():
+    r = run_cli("table", SPEC, "--steps", "100k", "--at", "0,1000,51000,50%", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split(",") for line in r.stdout.strip().splitlines()]
+    assert rows[0][:3] == ["step", "lr", "phase"]
+    assert [float(x[1]) for x in rows[1:]] == pytest.approx([0.0, 0.5, 0.55, 0.1 + 0.45 * (1 + __import__("math").cos(
+        __import__("math").pi * 48000 / 98000))], rel=1e-12)
+    r = run_cli("table", SPEC, "--steps", "100k", "--every", "25k", "--format", "md")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("| step | lr | phase")
+    assert len(r.stdout.strip().splitlines()) == 2 + 5  # header, rule, 0/25k/50k/75k/100k
+    r = run_cli("table", SPEC, "--steps", "100k")
+    assert r.returncode == 0 and "last warmup step" in r.stdout and "after the end" in r.stdout
+
+
+def test_at_step_json():
+    r = run_cli("at-step", "51000", SPEC, "--steps", "100k", "--lr", "3e-4", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["step"] == 51000 and out["lr"] == pytest.approx(0.55 * 3e-4, rel=1e-12)
+    assert out["phase"] == "cosine"
+
+
+def test_at_step_text_and_percent():
+    r = run_cli("at-step", "50%", SPEC, "--steps", "100k")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("step 50000: lr ") and "× peak" in r.stdout
+
+
+def test_bad_spec_gets_a_caret_and_exit_2():
+    r = run_cli("plot", "warmup=2000,cosne,min=0.1", "--steps", "100k")
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr.splitlines() == [
+        "error: unknown phase or option 'cosne'",
+        "  warmup=2000,cosne,min=0.1",
+        "              ^^^^^",
+        "hint: did you mean 'cosine'?",
+    ]
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("table", SPEC, "--steps", "100k", "--format", "xml"),
+    ("at-step", "-5", SPEC, "--steps", "100k"),
+    ("at-step", "1.5", SPEC, "--steps", "100k"),
+    ("convert", SPEC, "--steps", "100k", "--to", "megatorn"),
+    ("plot", "warmup=120k,cosine", "--steps", "100k"),
+    ("table", SPEC, "--steps", "100k", "--lr", "-1"),
+    ("plot", "/nonexistent/dir/"),
+    ("table", SPEC, "--steps", "100k", "--from", "yaml2"),
+])
+def test_bad_input_exits_2_without_traceback(args):
+    r = run_cli(*args)
+    assert r.returncode == 2, (args, r.stdout, r.stderr)
+    assert r.stderr.lower().startswith("error: ") or "\nError: " in r.stderr  # ours, or click's usage errors
+    assert "Traceback" not in r.stderr
+
+
+def test_convert_json_round_trip_through_files(tmp_path):
+    plan = tmp_path / "plan.json"
+    r = run_cli("convert", SPEC, "--steps", "100k", "--lr", "3e-4", "--to", "json", "-o", str(plan))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(plan.read_text())["lrplan_ir"] == 1
+    a = run_cli("table", str(plan), "--format", "json")
+    b = run_cli("table", SPEC, "--steps", "100k", "--lr", "3e-4", "--format", "json")
+    assert json.loads(a.stdout)["points"] == json.loads(b.stdout)["points"]
+    spec = run_cli("convert", str(plan), "--to", "spec")
+    assert spec.stdout.strip() == "warmup=2000,cosine=98000,min=0.1,peak=0.0003,total=100000"
+    again = run_cli("convert", str(plan), "--to", "json", "-o", str(plan))
+    assert again.returncode == 2 and "refusing to overwrite the input" in again.stderr
+
+
+def test_stdin_source():
+    r = run_cli("at-step", "1000", "-", "--steps", "100k", input=SPEC + "\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("step 1000: lr 0.5")
+
+
+def test_module_entry_point_and_version():
+    r = subprocess.run([sys.executable, "-m", "lrplan", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("lrplan ")
+
+
+@pytest.mark.parametrize("command", ["plot", "table", "at-step", "convert"])
+def test_help_has_examples(command):
+    r = run_cli(command, "--help")
+    assert r.returncode == 0
+    assert "Examples" in r.stdout and "lrplan " + command in r.stdout
+
+
+HEAVY = ("torch", "matplotlib", "plotly", "transformers", "deepspeed", "megatron", "jax")
+
+
+def test_importing_the_cli_is_light():
+    code = "import sys, lrplan.cli; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""
+
+
+def test_at_step_on_a_spec_imports_no_numpy_or_heavy_library():
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('MODULES:' + ','.join(m for m in %r if m in sys.modules)))\n"
+        "from lrplan.cli import main\n"
+        "main(['at-step', '53210', %r, '--steps', '100k', '--lr', '3e-4'])\n" % (HEAVY + ("numpy",), SPEC)
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().endswith("MODULES:"), r.stderr
