@@ -192,8 +192,9 @@ class RampupBatch:
             v = getattr(self, name)
             if not isinstance(v, int) or v <= 0:
                 raise ScheduleError(f"rampup {name} must be a positive integer, got {v!r}")
-        if not isinstance(self.ramp_samples, int) or self.ramp_samples < 0:
-            raise ScheduleError(f"rampup samples must be a non-negative integer, got {self.ramp_samples!r}")
+        if not isinstance(self.ramp_samples, int) or self.ramp_samples <= 0:
+            # Megatron divides by samples-per-increment, so a zero-sample ramp fails there too.
+            raise ScheduleError(f"rampup samples must be a positive integer, got {self.ramp_samples!r}")
         diff = self.final - self.start
         if diff <= 0 or diff % self.increment:
             raise ScheduleError(
