@@ -50,8 +50,8 @@ def test_zero_sample_ramp_is_refused_like_megatron():
     from lrplan.errors import ScheduleError
 
     m = require("megatron.core.num_microbatches_calculator")
-    calc = m.RampupBatchsizeNumMicroBatchesCalculator(16, 1, 1, False, 0, 8, 8, 0)
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(ZeroDivisionError):  # the constructor already evaluates consumed=0
+        calc = m.RampupBatchsizeNumMicroBatchesCalculator(16, 1, 1, False, 0, 8, 8, 0)
         calc.update(0, False)
     with pytest.raises(ScheduleError, match="rampup samples must be a positive integer"):
         RampupBatch(8, 8, 0, 16)
