@@ -7,6 +7,7 @@ forces the format.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .frameworks.base import Loaded, ReadOptions
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".distcp")
 MAX_TEXT_BYTES = 16 * 1024 * 1024
+_PRESET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")  # a spec has '=' or ',' and never looks like this
 
 
 def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions()) -> Loaded:
@@ -34,12 +36,12 @@ def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions
             raise LrplanError(f"{source} is a directory but not a checkpoint lrplan knows",
                               hint="see `lrplan inspect --help` for the checkpoint layouts it reads")
         return _read_text(_read_file(path), path, fmt, opts, label=str(path))
-    if fmt is None and not source.lstrip().startswith("-"):
+    if fmt is None and _PRESET_NAME.fullmatch(source):
         preset = _preset(source)
         if preset is not None:
             return preset(opts)
-        if not source.lstrip().startswith(("{", "[")):
-            fmt = "spec"  # the common case: no other reader needs to be imported
+    if fmt is None and not source.lstrip().startswith(("-", "{", "[")):
+        fmt = "spec"  # the common case: no other reader needs to be imported
     return _read_text(source, None, fmt, opts, label=source)
 
 
