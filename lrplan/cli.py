@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "lrplan.commands.core",
     "lrplan.commands.understand",
     "lrplan.commands.diff",
+    "lrplan.commands.checkpoints",
 )
 
 app = typer.Typer(

@@ -12,6 +12,13 @@ from .base import Format
 MODULES: dict[str, str] = {
     "spec": "lrplan.frameworks.spec_format",
     "json": "lrplan.frameworks.json_format",
+    "megatron": "lrplan.frameworks.megatron",
+    "deepspeed": "lrplan.frameworks.deepspeed",
+    "torch": "lrplan.frameworks.torch_code",
+    "torchtitan": "lrplan.frameworks.torchtitan",
+    "optax": "lrplan.frameworks.optax_code",
+    "lightning": "lrplan.frameworks.lightning",
+    "hf": "lrplan.frameworks.hf",
 }
 
 READ_ORDER = ("json", "spec")  # detection order for file contents; higher detect() score wins

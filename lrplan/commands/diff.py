@@ -1,0 +1,114 @@
+"""diff: where and how much two schedules differ; exit 1 when they do (a CI guard)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import ExitCode
+from . import common
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=DIFF_EXAMPLES)(diff)
+
+
+DIFF_EXAMPLES = """Examples:
+
+  lrplan diff "warmup=2000,cosine,min=0.1" ds_config.json --steps 100k --lr 3e-4
+
+  lrplan diff megatron_flags.txt hf_recipe.yaml -o diff.html
+
+  lrplan diff plan.json run.json --json --tolerance 1e-9
+
+Exit status: 0 when equal within the tolerance, 1 when they differ, 2 on bad input.
+"""
+
+
+def diff(
+    a: str = typer.Argument(..., help="Schedule A (spec, preset, config, checkpoint)."),
+    b: str = typer.Argument(..., help="Schedule B, compared against A."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write .png/.svg/.pdf/.html."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as a JSON object."),
+    tolerance: float = typer.Option(1e-12, "--tolerance", help="Relative tolerance (default: the exactness "
+                                                                 "contract, 1e-12)."),
+    abs_tolerance: float = typer.Option(1e-18, "--abs-tolerance", help="Absolute tolerance, for LRs near 0."),
+    steps: Optional[str] = common.steps_option(),
+    lr: Optional[float] = common.lr_option(),
+    fmt: Optional[str] = common.from_option(),
+    sets: Optional[List[str]] = common.set_option(),
+    chart: bool = typer.Option(True, "--chart/--no-chart", help="Draw the overlay and difference charts."),
+    width: Optional[int] = typer.Option(None, "--width", help="Terminal chart width in columns."),
+    height: int = typer.Option(12, "--height", help="Terminal chart height in rows (each chart)."),
+) -> int:
+    """Compare two schedules step by step (or token by token when their batch sizes differ)."""
+    from ..diff import Tolerance, compare, summary_lines, to_json
+
+    tol = Tolerance(tolerance, abs_tolerance)
+    la = common.load(a, fmt, steps, lr, sets)
+    lb = common.load(b, fmt, steps, lr, sets)
+    for tag, ld in (("A", la), ("B", lb)):
+        for n in ld.notes:
+            common.note(f"{tag}: {n}")
+    al, result = compare(la.schedule, lb.schedule, tol)
+    labels = (la.label, lb.label)
+    if output is not None:
+        from ..render.files import save_diff
+
+        save_diff(al, result, labels, Path(output), inputs=[a, b])
+        common.note(f"wrote {output}")
+    if as_json:
+        print(json.dumps(to_json(result, *labels), indent=2))
+    else:
+        for line in summary_lines(result, *labels):
+            print(line)
+        for n in result.notes:
+            common.note(n)
+        _key_points(result)
+        if chart:
+            _charts(al, labels, width, height)
+    return ExitCode.OK if result.equal else ExitCode.DIFFERENT
+
+
+def _key_points(result) -> None:
+    from ..diff import key_point_table
+
+    head, rows = key_point_table(result)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    print()
+    print("  ".join(h.rjust(w) if i < len(head) - 1 else h for i, (h, w) in enumerate(zip(head, widths))))
+    for r in rows:
+        print("  ".join(c.rjust(w) if i < len(r) - 1 else c for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+
+
+def _charts(al, labels, width, height) -> None:
+    from ..render.terminal import render_curves
+
+    con = common.console()
+    w = width or min(max(con.width, 40), 120)
+    x_label = "step" if al.unit == "steps" else al.unit
+    keep = al.keep()
+    bounds = keep[1::2]
+    overlay = render_curves([("A: " + labels[0], al.lr_a, keep), ("B: " + labels[1], al.lr_b, keep)], al.x_max,
+                            x_label=x_label, width=w, height=height, boundaries=bounds)
+    delta = render_curves([("A − B", lambda x: al.lr_a(x) - al.lr_b(x), keep)], al.x_max, x_label=x_label,
+                          width=w, height=max(4, height // 2), boundaries=bounds)
+    print()
+    _print(con, overlay)
+    print("difference A − B:")
+    _print(con, delta)
+
+
+def _print(con, lines) -> None:
+    from ..render.terminal import as_text
+
+    if not con.is_terminal:
+        print(as_text(lines))
+        return
+    from rich.text import Text
+
+    for runs in lines:
+        con.print(Text.assemble(*[(t, st) for t, st in runs]))

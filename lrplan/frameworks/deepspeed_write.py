@@ -1,0 +1,326 @@
+"""Writer for ``convert --to deepspeed``: a DeepSpeed JSON config, or (``--variant python``) a client scheduler.
+
+How the JSON writer decides what is exact: it reads the IR's segments as a DeepSpeed class would lay
+them out (a 1-step constructor segment, a log/linear warmup, then a constant tail, a linear decay or
+a cosine), builds that class's config, reads the config back with lrplan's DeepSpeed reader and
+compares both curves at every step of the run (relative 1e-12). A schedule that DeepSpeed's engine
+cannot reproduce (most often because of its one-step lag: the first update uses the constructor
+value, update k uses f(k-1)) is refused with exit 3, naming the nearest config; ``--approx`` emits
+that nearest config with its largest deviation.
+
+Provenance: DeepSpeed's config loader (``deepspeed/runtime/config.py``, 0.19.8) ignores top-level keys
+it does not know, so the lrplan version and source go in a top-level ``"_comment"``. Inside
+``scheduler.params`` an unknown key would be a TypeError, so nothing else is added there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from ..errors import InexpressibleError
+from ..ir import Schedule, Segment
+from .base import ReadOptions, WriteOptions, Written
+
+REL, ABS = 1e-12, 1e-18
+MAX_COMPARE_STEPS = 5_000_000
+VARIANTS = (None, "json", "python")
+
+
+def write(schedule: Schedule, opts: WriteOptions) -> Written:
+    if opts.variant not in VARIANTS:
+        raise InexpressibleError(f"unknown --variant {opts.variant!r} for deepspeed", hint="use json or python")
+    if opts.variant == "python":
+        return _python(schedule, opts)
+    _check_companions(schedule)
+    config, why = nearest(schedule)
+    dev = deviation(schedule, config)
+    exact = dev is None
+    if not exact and not opts.approx:
+        size, step = dev
+        raise InexpressibleError(
+            f"DeepSpeed cannot express this schedule exactly: {why}; the nearest config"
+            f" ({_brief(config)}) differs by {size:.3g} at step {step}",
+            hint="pass --approx to emit that config with its deviation, or --variant python for an exact"
+                 " client scheduler passed to deepspeed.initialize(lr_scheduler=...)")
+    text = _dump(config, opts)
+    notes = [] if schedule.peak_lr is not None else [
+        "the schedule has no peak LR: the config uses 1.0 (a multiplier); pass --lr PEAK for real values"]
+    notes += ["DeepSpeed config: merge \"optimizer.params.lr\" and \"scheduler\" into your ds_config.json"
+              " (optimizer.type AdamW is a placeholder: DeepSpeed ignores optimizer.params without a type; keep"
+              " yours); the top-level \"_comment\" is ignored by DeepSpeed's config loader"]
+    return Written(text, tuple(notes), None if exact else dev)
+
+
+def _check_companions(schedule: Schedule) -> None:
+    if schedule.axis.unit != "steps":
+        raise InexpressibleError(f"DeepSpeed schedulers count optimizer steps; this schedule is on"
+                                 f" {schedule.axis.unit}", hint="use --variant python (exact on any axis)")
+    if schedule.weight_decay is not None:
+        raise InexpressibleError("DeepSpeed's JSON schedulers have no weight-decay schedule",
+                                 hint="use --variant python for the LR, and schedule weight decay in your loop")
+    if schedule.groups:
+        raise InexpressibleError("per-group LR curves are not written to DeepSpeed JSON",
+                                 hint="use --variant python")
+    if schedule.momentum is not None and not any(s.kind == "cyclic" or s.label == "cycle"
+                                                 for s in schedule.lr.segments):
+        raise InexpressibleError("only DeepSpeed's OneCycle schedules momentum, and this is not a one-cycle",
+                                 hint="use --variant python for the LR")
+
+
+# ---- recognising the DeepSpeed class ------------------------------------------------------------
+
+
+def _level(seg_level, peak: float) -> float:
+    return seg_level.resolve(peak)
+
+
+def nearest(schedule: Schedule) -> tuple[dict, str]:
+    """The DeepSpeed config closest to ``schedule`` and why it may not be exact."""
+    peak = schedule.peak
+    segs = list(schedule.lr.segments)
+    lag = len(segs) > 1 and segs[0].kind == "constant" and segs[0].end == 1.0
+    body = segs[1:] if lag else segs
+    why = "DeepSpeed's first update uses the constructor value and update k uses f(k-1) (a one-step lag)"
+    kinds = [s.kind for s in body]
+    if "cyclic" in kinds:
+        return _one_cycle(schedule, body), why
+    if lag and len(body) > 2 and body[0].label == "cycle":
+        return _one_cycle_stairs(schedule, body), why
+    if body[0].kind == "linear" and body[0].end is None and len(body) == 1:
+        return _range_test(body[0], peak), why
+    if len(segs) > 2 and all(s.kind == "constant" for s in segs):
+        return _range_stairs(schedule), why
+    warm, rest = (body[0], body[1:]) if body[0].kind in ("log", "linear") and _rising(body[0], peak) else (None, body)
+    w = int(warm.end - warm.start) if warm is not None else 1
+    wtype = "log" if warm is not None and warm.kind == "log" else "linear"
+    lo = _level(warm.a, peak) if warm else _level(body[0].a, peak)
+    hi = _level(warm.b, peak) if warm else lo
+    decay = next((s for s in rest if s.kind != "constant" or s.label == "decay"), None)
+    if decay is not None and rest and rest[0] is not decay:
+        why = "a constant phase between warmup and decay (WSD) has no DeepSpeed class"
+    total = schedule.total
+    if decay is None:
+        return _config("WarmupLR", hi, {"warmup_min_lr": lo, "warmup_max_lr": hi, "warmup_num_steps": w,
+                                        "warmup_type": wtype}, total), why
+    if decay.kind == "constant":
+        # total_num_steps <= W' (+1 for cosine): the first post-warmup step is already at the floor.
+        floor = _level(decay.a, peak)
+        if floor == lo or warm is None:
+            return _config("WarmupDecayLR", hi, {"total_num_steps": w, "warmup_min_lr": lo, "warmup_max_lr": hi,
+                                                 "warmup_num_steps": w, "warmup_type": wtype}, total), why
+        return _config("WarmupCosineLR", hi, {
+            "total_num_steps": w, "warmup_num_steps": w, "warmup_type": wtype,
+            "warmup_min_ratio": _ratio(warm.a, hi, peak), "cos_min_ratio": _ratio(decay.a, hi, peak)}, total), why
+    if decay.kind == "cosine":
+        t = decay.tau0 + decay.span_value if lag else (decay.end or total or decay.start + decay.span_value)
+        a = _level(decay.a, peak)
+        base = a if a > 0 else peak
+        wmr = _ratio(warm.a if warm else body[0].a, base, peak)
+        return _config("WarmupCosineLR", base, {
+            "total_num_steps": _int(t), "warmup_num_steps": w, "warmup_type": wtype,
+            "warmup_min_ratio": wmr, "cos_min_ratio": _ratio(decay.b, base, peak)}, total), why
+    if decay.kind != "linear":
+        why = f"a {decay.kind} decay has no DeepSpeed class (WarmupDecayLR is linear, WarmupCosineLR cosine)"
+    end = decay.end if decay.end is not None else decay.start + decay.span_value
+    floor = _level(decay.b, peak)
+    if floor != lo:
+        why = (f"WarmupDecayLR decays back to warmup_min_lr ({lo:g}), this schedule to {floor:g}")
+    return _config("WarmupDecayLR", hi, {"total_num_steps": _int(end - (1 if lag else 0)), "warmup_min_lr": lo,
+                                         "warmup_max_lr": hi, "warmup_num_steps": w, "warmup_type": wtype},
+                   total), why
+
+
+def _ratio(level, base: float, peak: float) -> float:
+    """A level as a ratio of ``base``, without a round trip through the absolute value when possible."""
+    if not level.absolute and base == peak:
+        return level.value
+    return level.resolve(peak) / base
+
+
+def _rising(seg: Segment, peak: float) -> bool:
+    return seg.end is not None and _level(seg.a, peak) <= _level(seg.b, peak)
+
+
+def _int(x: float):
+    return int(x) if float(x) == int(x) else x
+
+
+def _config(kind: str, base_lr: float, params: dict, total) -> dict:
+    params = {k: (_int(v) if k.endswith("_steps") else float(v) if isinstance(v, float) else v)
+              for k, v in params.items()}
+    # DeepSpeed reads optimizer.params only when optimizer.type is set (config.py get_optimizer_params).
+    cfg = {"optimizer": {"type": "AdamW", "params": {"lr": float(base_lr)}},
+           "scheduler": {"type": kind, "params": params}}
+    if total is not None:
+        cfg["_total"] = total  # the run length, for comparing; not written
+    return cfg
+
+
+def _one_cycle(schedule: Schedule, body: list[Segment]) -> dict:
+    peak = schedule.peak
+    cyc = next(s for s in body if s.kind == "cyclic")
+    after = body[body.index(cyc) + 1:] if cyc is not body[-1] else []
+    params = {"cycle_min_lr": _level(cyc.a, peak), "cycle_max_lr": _level(cyc.b, peak),
+              "cycle_first_step_size": _int(cyc.param("up")), "cycle_second_step_size": _int(cyc.param("down"))}
+    dec = after[0] if after else None
+    if dec is not None and dec.kind == "inverse-time" and dec.param("rate") > 0:
+        params.update(decay_lr_rate=dec.param("rate"), decay_step_size=_int(dec.param("every")))
+    params.update(_momentum_params(schedule, params.get("decay_step_size")))
+    return _config("OneCycle", max(params["cycle_max_lr"], params["cycle_min_lr"]), params, schedule.total)
+
+
+def _one_cycle_stairs(schedule: Schedule, body: list[Segment]) -> dict:
+    """A staircase OneCycle as the reader lays it out: constant stairs over k = 1 .. L, then the decay."""
+    peak = schedule.peak
+    stairs = [s for s in body if s.label == "cycle"]
+    levels = [_level(s.a, peak) for s in stairs]
+    top = max(range(len(levels)), key=levels.__getitem__)
+    s1 = stairs[top].start  # scale 1 is reached at t = k = s1 exactly
+    total = stairs[-1].end - 1
+    params = {"cycle_min_lr": _level(schedule.lr.segments[0].a, peak), "cycle_max_lr": levels[top],
+              "cycle_first_step_size": _int(s1), "cycle_second_step_size": _int(total - s1),
+              "cycle_first_stair_count": top, "cycle_second_stair_count": len(stairs) - 1 - top}
+    dec = body[len(stairs)] if len(body) > len(stairs) else None
+    if dec is not None and dec.kind == "inverse-time" and dec.param("rate") > 0:
+        params.update(decay_lr_rate=dec.param("rate"), decay_step_size=_int(dec.param("every")))
+    params.update(_momentum_params(schedule, params.get("decay_step_size")))
+    return _config("OneCycle", max(params["cycle_max_lr"], params["cycle_min_lr"]), params, schedule.total)
+
+
+def _momentum_params(schedule: Schedule, every) -> dict:
+    mom = schedule.momentum
+    if mom is None:
+        return {"cycle_momentum": False}
+    cyc = next((s for s in mom.segments if s.kind == "cyclic"), None)
+    if cyc is None and len(mom.segments) > 2:
+        cyc = mom.segments[1]  # a staircase: the first stair is at max_mom (scale 0)
+    if cyc is None:
+        return {"cycle_momentum": False}
+    out = {"cycle_momentum": True, "cycle_min_mom": mom.segments[0].a.value, "cycle_max_mom": cyc.a.value}
+    tail = mom.segments[-1]
+    if tail.kind == "linear" and tail.end is None:
+        # The reader writes max_mom * (1 + rate * d / every) as a line to 2a (or 0) over every / |rate|.
+        sign = 1.0 if tail.b.value > tail.a.value else -1.0
+        if every is None:
+            every = _int(tail.span_value)
+            out["decay_step_size"] = every
+        out["decay_mom_rate"] = sign * every / tail.span_value
+    return out
+
+
+def _range_test(seg: Segment, peak: float) -> dict:
+    lo, hi = _level(seg.a, peak), _level(seg.b, peak)
+    params = {"lr_range_test_min_lr": lo, "lr_range_test_step_size": _int(seg.span_value),
+              "lr_range_test_step_rate": hi / lo - 1.0, "lr_range_test_staircase": False}
+    return _config("LRRangeTest", lo, params, None)
+
+
+def _range_stairs(schedule: Schedule) -> dict:
+    first, second = schedule.lr.segments[:2]
+    lo, nxt = _level(first.a, schedule.peak), _level(second.a, schedule.peak)
+    params = {"lr_range_test_min_lr": lo, "lr_range_test_step_size": _int(first.end - first.start),
+              "lr_range_test_step_rate": nxt / lo - 1.0 if lo > 0 else 0.0, "lr_range_test_staircase": True}
+    return _config("LRRangeTest", lo, params, schedule.total)
+
+
+# ---- checking ------------------------------------------------------------------------------------
+
+
+def read_back(config: dict):
+    from .deepspeed import from_config
+
+    total = config.get("_total")
+    clean = {k: v for k, v in config.items() if k != "_total"}
+    steps = None if total is None else repr(float(total))
+    return from_config(clean, ReadOptions(steps=steps)).schedule
+
+
+def deviation(schedule: Schedule, config: dict) -> tuple[float, int] | None:
+    """None when the config reproduces ``schedule`` at every step; else (largest |diff|, its step)."""
+    import numpy as np
+
+    from ..errors import LrplanError
+    from ..evaluate import companion_values, lr
+
+    try:
+        theirs = read_back(config)
+    except LrplanError as e:
+        raise InexpressibleError(f"the nearest DeepSpeed config is not valid: {e.message}") from None
+    ks = np.arange(_horizon(schedule, theirs), dtype=float)
+    a, b = lr(schedule, ks), lr(theirs, ks)
+    err = np.abs(a - b)
+    if schedule.momentum is not None or theirs.momentum is not None:
+        if schedule.momentum is None or theirs.momentum is None:
+            return 1.0, 0
+        err = np.maximum(err, np.abs(companion_values(schedule, "momentum", ks) -
+                                     companion_values(theirs, "momentum", ks)))
+    bad = err > np.maximum(REL * np.abs(a), ABS)
+    if not bad.any():
+        return None
+    i = int(np.argmax(err))
+    return float(err[i]), i
+
+
+def _horizon(*schedules: Schedule) -> int:
+    """Steps to compare: past every boundary and the run's end, so held tails are covered too."""
+    last = 0.0
+    for s in schedules:
+        for c in (s.lr, s.momentum):
+            if c is not None:
+                last = max(last, *(b for b in c.boundaries()))
+                last = max(last, *(x.tau0 + x.span_value for x in c.segments))
+        last = max(last, s.total or 0.0)
+    return int(min(MAX_COMPARE_STEPS, math.ceil(last * 1.1) + 16))
+
+
+# ---- output --------------------------------------------------------------------------------------
+
+
+def _dump(config: dict, opts: WriteOptions) -> str:
+    out = {"_comment": _provenance(opts)}
+    out.update((k, v) for k, v in config.items() if k != "_total")
+    return json.dumps(out, indent=2, allow_nan=False) + "\n"
+
+
+def _provenance(opts: WriteOptions) -> str:
+    return " ".join(["generated by lrplan", opts.version or "", "from", opts.source_label or "a schedule"]).replace(
+        "  ", " ")
+
+
+def _brief(config: dict) -> str:
+    return json.dumps(config["scheduler"], separators=(",", ":"))
+
+
+FACTORY_LINES = [
+    "",
+    "def make_lr_scheduler(optimizer):",
+    '    """For deepspeed.initialize(..., lr_scheduler=make_lr_scheduler): called with the raw torch optimizer."""',
+    "    import torch",
+    "",
+]
+SET_PEAK_LINES = [
+    "    for group in optimizer.param_groups:",
+    '        group["lr"] = PEAK_LR  # LambdaLR multiplies the initial lr by lr_lambda(step)',
+]
+NO_PEAK_LINES = ["    # No peak LR in the schedule: lr_lambda scales the optimizer's own lr."]
+RETURN_LINES = ["    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)"]
+
+USAGE = [
+    "DeepSpeed client LR scheduler, exact for any lrplan schedule (stdlib closed form, no lrplan needed).",
+    "Pass the factory: deepspeed.initialize(..., lr_scheduler=make_lr_scheduler). A client scheduler",
+    "always wins over the JSON \"scheduler\" section; the engine calls the factory with the raw torch",
+    "optimizer and steps the scheduler after every optimizer update (deepspeed/runtime/engine.py 0.19.8),",
+    "as torch expects, so update k uses lr_at(k) with no one-step lag.",
+]
+
+
+def _python(schedule: Schedule, opts: WriteOptions) -> Written:
+    # The closed form is shared with the torch writer (same operation order as lrplan.shapes).
+    from .torch_code import check_companions, closed_form_module, comment
+
+    notes = check_companions(schedule, "DeepSpeed client scheduler", opts.approx)
+    lines = [comment("Generated by lrplan", opts.version, "for DeepSpeed from:", opts.source_label or "-"),
+             *(comment(u) for u in USAGE), *closed_form_module(schedule), *FACTORY_LINES,
+             *(SET_PEAK_LINES if schedule.peak_lr is not None else NO_PEAK_LINES), *RETURN_LINES]
+    return Written("\n".join(lines) + "\n", tuple(notes))

@@ -1,0 +1,143 @@
+"""Megatron-LM: command-line flags (and checkpoint ``args``) <-> Schedule IR.
+
+Reader: flag string -> args dict (``megatron_flags``) -> checks (``megatron_args``) -> IR
+(``megatron_build``). ``from_args`` is the entry point the checkpoint reader calls with the ``args``
+Namespace of a Megatron checkpoint as a dict. Writer: ``megatron_write``.
+
+Step convention (reference megatron-deepspeed.md §2.4): the scheduler is stepped after each successful
+update by the running global batch, so update k (0-based) runs at eta(n_k) with n_k the samples
+consumed before it, and Megatron logs that value "at iteration k" (after iteration k, 1-based).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import LrplanError
+from ..ir import Schedule
+from .base import Format, Loaded, ReadOptions
+from .megatron_args import (Resolved, check_levels, check_modes, check_plan, check_wd, make_plan, resolve_batch,
+                            with_defaults)
+from .megatron_build import Plan, group_levels, lr_curve, main_levels, make_axis, wd_curve
+from .megatron_flags import has_megatron_flags, parse_flags
+
+WD_DESTS = ("weight_decay", "start_weight_decay", "end_weight_decay", "weight_decay_incr_style")
+
+
+def step_name(k: int) -> str:
+    if k <= 0:
+        return "Megatron sets this LR when it builds the scheduler and uses it in iteration 1"
+    return f"Megatron logs this LR at iteration {k} and uses it in iteration {k + 1}"
+
+
+def _fill_from_opts(args: dict, opts: ReadOptions, notes: list[str]) -> dict:
+    args = dict(args)
+    if args.get("lr") is None:
+        if opts.lr is None:
+            raise LrplanError("no peak LR given", where="--lr", hint="add --lr to the flags or pass --lr PEAK")
+        args["lr"] = opts.lr
+        notes.append(f"peak LR {opts.lr:g} from --lr (the flags have none)")
+    if args.get("train_iters") is None and args.get("train_samples") is None and opts.steps is not None:
+        from ..spec.quantity import parse_quantity
+
+        n = float(parse_quantity(opts.steps).value)
+        if n != int(n) or n <= 0:
+            raise LrplanError(f"--steps must be a positive whole number of iterations, got {opts.steps}")
+        args["train_iters"] = int(n)
+        notes.append(f"--train-iters {int(n)} from --steps (the flags have neither --train-iters nor --train-samples)")
+    return args
+
+
+def resolve(args: dict, opts: ReadOptions) -> tuple[Resolved, Plan]:
+    notes: list[str] = []
+    a, defaults = with_defaults(_fill_from_opts(args, opts, notes))
+    iteration_mode = check_modes(a)
+    check_levels(a)
+    G, batch, batch_notes = resolve_batch(a, iteration_mode, opts)
+    notes += batch_notes
+    if a["global_batch_size"] is None and a["step_batch_size_schedule"] is None:
+        defaults.append("global_batch_size")
+    plan = make_plan(a, iteration_mode, G)
+    check_plan(a, plan, iteration_mode)
+    return Resolved(a, defaults, iteration_mode, G, batch, notes), plan
+
+
+def from_args(args: dict, opts: ReadOptions = ReadOptions(), *, label: str = "Megatron args") -> Loaded:
+    """A Loaded schedule from Megatron's ``args`` (argparse dest names, as in a checkpoint's Namespace)."""
+    args = {k: v for k, v in args.items()}
+    r, plan = resolve(args, opts)
+    a = r.args
+    s_wd, e_wd = check_wd(a)
+    init, peak, floor = main_levels(a["lr_warmup_init"], a["min_lr"])
+    groups = ()
+    if a["decoupled_lr"] is not None:
+        g_min = a["decoupled_min_lr"] if a["decoupled_min_lr"] is not None else a["min_lr"]
+        groups = (("embedding", lr_curve(plan, *group_levels(a["lr_warmup_init"], a["decoupled_lr"], g_min))),)
+    wd = None
+    if any(d in args and args[d] is not None for d in WD_DESTS):
+        wd = wd_curve(plan, a["weight_decay_incr_style"], s_wd, e_wd)
+    schedule = Schedule(lr_curve(plan, init, peak, floor), peak_lr=float(a["lr"]), total=float(plan.total),
+                        axis=make_axis(r.batch, a["seq_length"]), weight_decay=wd, groups=groups)
+    raw = dict(args)
+    raw["_defaults_applied"] = r.defaults
+    return Loaded(schedule, "megatron", label, tuple(r.notes + _notes(a, plan, r)), step_name, raw)
+
+
+def _notes(a: dict, plan: Plan, r: Resolved) -> list[str]:
+    unit, G = ("iterations", r.G) if r.iteration_mode else ("samples", 1)
+    out = []
+    if a["lr_warmup_fraction"] is not None:
+        out.append(f"warmup fraction {a['lr_warmup_fraction']:g} is taken of the decay length"
+                   f" ({plan.D // G} {unit}), not of the training length: {plan.W / G:g} {unit}")
+    if plan.W > 0 and a["lr_warmup_init"] == 0:
+        out.append("the first update runs at LR 0 (--lr-warmup-init 0)")
+    if plan.style == "WSD" and plan.S and plan.W > 0 and plan.D - plan.S < plan.W:
+        out.append("the WSD anneal window starts inside the warmup: the LR jumps down when the warmup ends,"
+                   " as in Megatron")
+    if plan.style == "inverse-square-root":
+        out.append(f"inverse-square-root drops to --min-lr after the decay length ({plan.D // G} {unit})")
+    elif plan.style != "constant" and plan.D < plan.total:
+        out.append(f"the LR reaches --min-lr at {plan.D // G} {unit} and stays there until the run ends")
+    if plan.style == "constant" and plan.W == 0 and a["min_lr"]:
+        out.append("--lr-decay-style constant ignores --min-lr and the decay length")
+    if not r.iteration_mode:
+        out.append("Megatron counts the schedule in samples: the LR of each iteration follows the samples"
+                   " consumed before it")
+    if a["iterations_to_skip"]:
+        out.append("--iterations-to-skip: the scheduler does not advance on skipped iterations; lrplan's"
+                   " curve assumes none are skipped")
+    if a["decrease_batch_size_if_needed"]:
+        out.append("--decrease-batch-size-if-needed is ignored: lrplan assumes batch sizes divisible by"
+                   " micro-batch-size x data-parallel size")
+    return out
+
+
+def read(text: str, path, opts: ReadOptions) -> Loaded:
+    args, notes = parse_flags(text)
+    if not args:
+        where = str(path) if path else "the source"
+        raise LrplanError(f"no Megatron schedule flags in {where}", hint="expected flags like --lr 3e-4 --train-iters N")
+    label = str(path) if path else _short(text)
+    ld = from_args(args, opts, label=label)
+    return Loaded(ld.schedule, ld.format, ld.label, tuple(notes) + ld.notes, ld.step_name, ld.raw)
+
+
+def _short(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"\\\r?\n", " ", text)).strip()
+
+
+def detect(text: str, path) -> int:
+    n = has_megatron_flags(text)
+    if n == 0:
+        return 0
+    return 7 if n >= 2 else 5
+
+
+def write(schedule, opts):
+    from .megatron_write import write as _write
+
+    return _write(schedule, opts)
+
+
+FORMAT = Format("megatron", "Megatron-LM command-line flags (--lr, --lr-decay-style, --train-iters ...)",
+                detect=detect, read=read, write=write, suffix=".sh")

@@ -1,0 +1,223 @@
+"""Megatron ``args`` -> validated scheduler inputs (a :class:`Plan` plus the batch schedule).
+
+The checks are Megatron's own (``validate_args`` in megatron/training/arguments.py, core_v0.17.1,
+and the asserts in ``OptimizerParamScheduler.__init__``, megatron-core 0.16.1), reported as one-line
+errors naming the flag instead of an AssertionError on the cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import LrplanError
+from .megatron_build import Plan, constant_batch, rampup_batch, step_batch
+from .megatron_tables import DESTS, FLAG_OF_DEST
+
+# Schedule-relevant dests whose Megatron default is filled in when absent.
+DEFAULTED = ("min_lr", "lr_decay_style", "lr_wsd_decay_style", "lr_warmup_init", "lr_warmup_iters",
+             "lr_warmup_samples", "weight_decay", "weight_decay_incr_style")
+SUFFIX = {"T": 10**12, "B": 10**9, "M": 10**6, "K": 10**3}
+
+
+def flag(dest: str) -> str:
+    return FLAG_OF_DEST.get(dest, "--" + dest.replace("_", "-"))
+
+
+def fail(dest: str, message: str, hint: str | None = None) -> LrplanError:
+    return LrplanError(message, where=flag(dest), hint=hint)
+
+
+@dataclass
+class Resolved:
+    args: dict  # every dest with Megatron's value after defaults
+    defaults: list[str]
+    iteration_mode: bool
+    G: int  # args.global_batch_size as the scheduler conversion uses it
+    batch: object  # ConstantBatch | RampupBatch | StepBatch
+    notes: list[str]
+
+
+def with_defaults(args: dict) -> tuple[dict, list[str]]:
+    out = dict(args)
+    applied = []
+    for dest, f in DESTS.items():
+        if out.get(dest) is None:
+            out[dest] = f.default
+            if dest in DEFAULTED:
+                applied.append(dest)
+    return out, applied
+
+
+def check_modes(a: dict) -> bool:
+    """Iteration vs sample mode and the validate_args rules for each (reference §2.2)."""
+    if a["warmup"] is not None:
+        raise fail("warmup", "was removed from Megatron-LM", hint="use --lr-warmup-fraction or --lr-warmup-iters")
+    if a["train_samples"] is not None:  # sample mode; a checkpoint also has the derived train_iters
+        for dest, bad in (("lr_decay_iters", None), ("lr_warmup_iters", 0)):
+            if a[dest] != bad and a[dest] is not None:
+                raise fail(dest, "is an iteration-mode flag but --train-samples selects sample mode",
+                           hint=f"use {flag(dest).replace('iters', 'samples')}")
+        if a["lr_warmup_fraction"] is not None and a["lr_warmup_samples"]:
+            raise fail("lr_warmup_samples", "can only specify one of --lr-warmup-fraction and --lr-warmup-samples")
+        return False
+    if a["train_iters"] is None:
+        raise fail("train_iters", "either --train-iters or --train-samples is required",
+                   hint="add --train-iters N (or pass --steps N)")
+    for dest, bad in (("lr_decay_samples", None), ("lr_warmup_samples", 0)):
+        if a[dest] != bad and a[dest] is not None:
+            raise fail(dest, "is a sample-mode flag but --train-iters selects iteration mode",
+                       hint=f"use {flag(dest).replace('samples', 'iters')} or --train-samples")
+    if a["rampup_batch_size"] is not None:
+        raise fail("rampup_batch_size", "expected no batch-size rampup for iteration-based training"
+                   " (Megatron-LM <= v0.17 asserts this)", hint="use --train-samples with --rampup-batch-size")
+    if a["lr_warmup_fraction"] is not None and a["lr_warmup_iters"]:
+        raise fail("lr_warmup_iters", "can only specify one of --lr-warmup-fraction and --lr-warmup-iters")
+    return True
+
+
+def parse_step_schedule(text: str, seq_length: int | None) -> list[tuple[int, int]]:
+    """``"THRESH:BS ..."`` as StepBatchsizeNumMicroBatchesCalculator._parse_schedule (Megatron-LM main)."""
+    out = []
+    for entry in text.strip().replace(",", " ").split():
+        thr_text, colon, bs_text = entry.partition(":")
+        if not colon:
+            raise fail("step_batch_size_schedule", f"invalid entry {entry!r}", hint='expected "THRESHOLD:BATCH_SIZE"')
+        thr, bs = _suffixed(thr_text), _suffixed(bs_text)
+        out.append((thr // seq_length if seq_length is not None else thr, bs))
+    out.sort(key=lambda e: e[0])
+    if not out or out[0][0] != 0:
+        raise fail("step_batch_size_schedule", "the first threshold must be 0")
+    for (t0, _), (t1, _) in zip(out, out[1:]):
+        if t1 <= t0:
+            raise fail("step_batch_size_schedule", f"thresholds must be strictly increasing (in samples), got {t0} then {t1}")
+    if any(bs <= 0 for _, bs in out):
+        raise fail("step_batch_size_schedule", "batch sizes must be positive")
+    return out
+
+
+def _suffixed(text: str) -> int:
+    t = text.strip().upper()
+    mult = SUFFIX.get(t[-1:], 1)
+    if mult != 1:
+        t = t[:-1]
+    try:
+        return int(float(t) * mult)
+    except ValueError:
+        raise fail("step_batch_size_schedule", f"not a number: {text!r}") from None
+
+
+def resolve_batch(a: dict, iteration_mode: bool, opts) -> tuple[int, object, list[str]]:
+    """G (what the scheduler multiplies iterations by) and the per-iteration batch schedule."""
+    notes = []
+    if a["step_batch_size_schedule"] is not None:
+        if a["global_batch_size"] is not None:
+            raise fail("step_batch_size_schedule", "is mutually exclusive with --global-batch-size")
+        if a["rampup_batch_size"] is not None:
+            raise fail("rampup_batch_size", "cannot be combined with --step-batch-size-schedule"
+                       " (Megatron-LM v0.18+ ignores --rampup-batch-size)")
+        if iteration_mode:
+            raise fail("step_batch_size_schedule", "with --train-iters, Megatron converts iterations to samples"
+                       " with micro-batch-size x data-parallel size, not the schedule", hint="use --train-samples")
+        entries = parse_step_schedule(a["step_batch_size_schedule"], a["seq_length"])
+        return entries[-1][1], step_batch(entries), notes
+    G = a["global_batch_size"]
+    if G is None:
+        G, note = _default_gbs(a, iteration_mode, opts)
+        notes.append(note)
+    if G <= 0:
+        raise fail("global_batch_size", f"must be positive, got {G}")
+    if a["rampup_batch_size"] is not None:
+        start, incr, ramp = a["rampup_batch_size"]
+        if start <= 0 or incr <= 0 or ramp < 0:
+            raise fail("rampup_batch_size", "start and increment must be positive and the samples non-negative")
+        if G - start <= 0 or (G - start) % incr:
+            raise fail("rampup_batch_size", f"--global-batch-size {G} minus the start {start} must be a positive"
+                       f" multiple of the increment {incr}")
+        return G, rampup_batch((start, incr, ramp), G), notes
+    return G, constant_batch(G), notes
+
+
+def _default_gbs(a: dict, iteration_mode: bool, opts) -> tuple[int, str]:
+    mbs = a["micro_batch_size"]
+    dp = int(opts.get("data_parallel_size", opts.get("dp", "1")))
+    if mbs is not None:
+        return mbs * dp, (f"--global-batch-size not given: using micro-batch-size x data-parallel size = {mbs * dp}"
+                          " (pass --set data_parallel_size=N for the real DP)")
+    if not iteration_mode:
+        raise fail("global_batch_size", "is needed in sample mode (the LR per iteration depends on it)",
+                   hint="add --global-batch-size N")
+    return 1, ("--global-batch-size not given: in iteration mode the LR per iteration does not depend on it"
+               " (except inverse-square-root without warmup); lrplan counts 1 sample per iteration")
+
+
+def make_plan(a: dict, iteration_mode: bool, G: int) -> Plan:
+    if iteration_mode:
+        T = a["train_iters"]
+        D = (a["lr_decay_iters"] if a["lr_decay_iters"] is not None else T) * G
+        S = None if a["lr_wsd_decay_iters"] is None else a["lr_wsd_decay_iters"] * G
+        W = a["lr_warmup_iters"] * G
+        total = N_wd = T * G
+    else:
+        total = N_wd = a["train_samples"]
+        D = a["lr_decay_samples"] if a["lr_decay_samples"] is not None else total
+        S = a["lr_wsd_decay_samples"]
+        W = a["lr_warmup_samples"]
+    if a["lr_warmup_fraction"] is not None:
+        W = a["lr_warmup_fraction"] * D  # of the DECAY length, as training.py does
+    return Plan(W=W, D=D, S=S, N_wd=N_wd, total=total, style=a["lr_decay_style"], wsd_style=a["lr_wsd_decay_style"])
+
+
+def check_plan(a: dict, plan: Plan, iteration_mode: bool) -> None:
+    """OptimizerParamScheduler.__init__'s asserts, with the flag to fix."""
+    unit = "iters" if iteration_mode else "samples"
+    if plan.total <= 0:
+        raise fail("train_iters" if iteration_mode else "train_samples", "must be positive")
+    if plan.D <= 0:
+        raise fail(f"lr_decay_{unit}", f"the decay length must be positive, got {plan.D}")
+    if plan.W < 0:
+        raise fail("lr_warmup_fraction" if a["lr_warmup_fraction"] is not None else f"lr_warmup_{unit}",
+                   "the warmup cannot be negative")
+    if not plan.W < plan.D:
+        raise fail(f"lr_decay_{unit}", f"the warmup ({plan.W:g} samples) must be shorter than the decay length"
+                   f" ({plan.D} samples): Megatron asserts lr_warmup_steps < lr_decay_steps",
+                   hint="--lr-decay-* counts from step 0 and includes the warmup")
+    if plan.style == "WSD" and plan.S is None:
+        raise fail(f"lr_wsd_decay_{unit}", "is required with --lr-decay-style WSD (the anneal length)")
+    if plan.S is not None and plan.S < 0:
+        raise fail(f"lr_wsd_decay_{unit}", "cannot be negative")
+
+
+def check_levels(a: dict) -> None:
+    lr, mn, init = a["lr"], a["min_lr"], a["lr_warmup_init"]
+    if not lr > 0:
+        raise fail("lr", f"the peak LR must be positive, got {lr}")
+    if mn < 0:
+        raise fail("min_lr", f"cannot be negative, got {mn}")
+    if mn > lr:
+        raise fail("min_lr", f"{mn} is above --lr {lr}: Megatron asserts min_lr <= lr")
+    if init < 0 or init > lr:
+        raise fail("lr_warmup_init", f"must be between 0 and --lr {lr}, got {init}")
+    for dest in ("decoupled_lr", "decoupled_min_lr"):
+        if a[dest] is not None and a[dest] < 0:
+            raise fail(dest, f"cannot be negative, got {a[dest]}")
+
+
+def check_wd(a: dict) -> tuple[float, float]:
+    style, wd, s, e = a["weight_decay_incr_style"], a["weight_decay"], a["start_weight_decay"], a["end_weight_decay"]
+    if style == "constant":
+        # validate_args asserts start/end are None, then sets both to --weight-decay; a checkpoint's args
+        # carry those filled-in values, which are accepted here.
+        for dest, v in (("start_weight_decay", s), ("end_weight_decay", e)):
+            if v is not None and v != wd:
+                raise fail(dest, "is not allowed with --weight-decay-incr-style constant",
+                           hint="use --weight-decay, or pick --weight-decay-incr-style linear|cosine")
+        s = e = wd
+    else:
+        for dest, v in (("start_weight_decay", s), ("end_weight_decay", e)):
+            if v is None:
+                raise fail(dest, f"is required with --weight-decay-incr-style {style}")
+    if s < 0:
+        raise fail("start_weight_decay" if style != "constant" else "weight_decay", f"cannot be negative, got {s}")
+    if e < s:
+        raise fail("end_weight_decay", f"{e} is below the start {s}: Megatron's weight decay can only increase")
+    return s, e

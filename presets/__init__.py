@@ -1,0 +1,1 @@
+"""Published LR schedules as TOML files (data package; read with lrplan.presets)."""

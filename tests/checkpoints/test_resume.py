@@ -1,0 +1,183 @@
+"""Resume answers against what the real frameworks did when resumed (recorded in the fixtures' expected.json
+by tests/fixtures/make_*.py, and live where megatron-core / torch are installed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import assert_lr_close, require, run_cli
+from lrplan.checkpoints import read_info
+from lrplan.checkpoints.extend import extend
+from lrplan.checkpoints.resume import report
+from lrplan.evaluate import lr, lr_at
+from lrplan.frameworks.base import ReadOptions
+
+FIX = Path(__file__).parents[1] / "fixtures" / "checkpoints"
+MEGATRON = FIX / "megatron" / "legacy"
+
+# The flags of the fixture run (make_megatron_checkpoint.py megatron_args) and the changes it resumed with.
+BASE_FLAGS = {"--lr": "3e-4", "--min-lr": "3e-5", "--lr-decay-style": "cosine", "--lr-warmup-iters": "4",
+              "--train-iters": "40", "--lr-decay-iters": "40", "--global-batch-size": "8", "--micro-batch-size": "2",
+              "--seq-length": "16", "--weight-decay": "0.01"}
+CHANGES = {"same": {}, "lr_changed": {"--lr": "1e-4"}, "longer_override": {"--train-iters": "80",
+                                                                          "--lr-decay-iters": "80"}}
+
+
+def _expected(name):
+    return json.loads((FIX / name / "expected.json").read_text())
+
+
+def _flags_file(tmp_path, changes) -> str:
+    flags = dict(BASE_FLAGS, **changes)
+    f = tmp_path / "new_flags.txt"
+    f.write_text(" ".join(f"{k} {v}" for k, v in flags.items()) + "\n")
+    return str(f)
+
+
+def _outcomes(tmp_path, case):
+    out = report("10", MEGATRON, opts=ReadOptions(), plan=_flags_file(tmp_path, CHANGES[case]), config=None)
+    return {o["how"]: o for o in out["resume"]}, out
+
+
+def test_megatron_same_flags(tmp_path):
+    real = _expected("megatron")["resume"]["same"]
+    got, out = _outcomes(tmp_path, "same")
+    assert got["default"]["first_lr"] == pytest.approx(real["next_lrs"][0], rel=1e-12)
+    assert out["plan"]["jump"] == 0
+
+
+def test_megatron_changed_lr_asserts_like_megatron(tmp_path):
+    real = _expected("megatron")["resume"]
+    got, out = _outcomes(tmp_path, "lr_changed")
+    assert got["default (no flag)"]["error"] == "AssertionError: " + real["lr_changed"]["error"]
+    ov = got["--override-opt_param-scheduler"]["first_lr"]
+    assert ov == pytest.approx(real["lr_changed_override"]["next_lrs"][0], rel=1e-12)
+    uc = got["--use-checkpoint-opt_param-scheduler"]["first_lr"]
+    assert uc == pytest.approx(real["lr_changed_use_checkpoint"]["next_lrs"][0], rel=1e-12)
+    assert got["--no-load-optim / --finetune"]["first_lr"] == real["no_load_optim"]["next_lrs"][0]
+
+
+def test_megatron_longer_run_with_override(tmp_path):
+    real = _expected("megatron")["resume"]["longer_override"]
+    got, out = _outcomes(tmp_path, "longer_override")
+    assert "total number of iterations" in got["default (no flag)"]["error"]
+    assert got["--override-opt_param-scheduler"]["first_lr"] == pytest.approx(real["next_lrs"][0], rel=1e-12)
+    assert out["plan"]["new_end"] == 80
+
+
+@pytest.mark.framework
+def test_megatron_live_load_state_dict(tmp_path):
+    """The real OptimizerParamScheduler, fed the fixture's saved state, under each flag combination."""
+    require("megatron.core")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mk", FIX.parent / "make_megatron_checkpoint.py")
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    import torch
+
+    state = torch.load(MEGATRON / "iter_0000010/mp_rank_00/model_optim_rng.pt", weights_only=False)
+    live = mk.resume_cases(state)
+    for case in ("same", "lr_changed", "longer_override"):
+        got, _ = _outcomes(tmp_path, case)
+        if "error" in live[case]:
+            assert got["default (no flag)"]["error"] == "AssertionError: " + live[case]["error"]
+        else:
+            key = "default" if case == "same" else "--override-opt_param-scheduler"
+            assert got[key]["first_lr"] == pytest.approx(live[case]["next_lrs"][0], rel=1e-12)
+
+
+def test_deepspeed_with_and_without_optimizer_states():
+    real = _expected("deepspeed")["lr_used_after_resume"]
+    out = report("6", FIX / "deepspeed", opts=ReadOptions(), plan=None, config=None)
+    with_opt, without = out["resume"]
+    assert with_opt["first_lr"] == real["with_optimizer"][0]
+    assert without["first_lr"] == real["without_optimizer"][0]
+    assert out["lr"] == real["with_optimizer"][0]
+
+
+def test_hf_resume_from_checkpoint():
+    real = _expected("hf")["lr_used_after_resume_from_checkpoint_3"]
+    out = report("4", FIX / "hf" / "checkpoint-3", opts=ReadOptions(), plan=None, config=None)
+    assert out["resume"][0]["first_lr"] == real[0]
+    assert out["lr"] == pytest.approx(real[1], rel=1e-12)
+
+
+def test_torchtitan_resume_uses_config():
+    out = report("step:6", FIX / "torchtitan", opts=ReadOptions(), plan=None,
+                 config=str(FIX / "torchtitan" / "job.toml"))
+    assert out["step"] == 5 and out["lr"] == pytest.approx(lr_at(read_info(
+        FIX / "torchtitan", config=str(FIX / "torchtitan" / "job.toml")).loaded.schedule, 5))
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("name", ["CosineAnnealingLR", "SequentialLR", "StepLR"])
+def test_torch_load_state_dict_resume(name):
+    """torch: a fresh scheduler + load_state_dict continues exactly where lrplan says."""
+    require("torch")
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("mt", FIX.parent / "make_torch_checkpoints.py")
+    mt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mt)
+    opt = mt._opt()
+    sched = mt._schedulers(None)[name](opt)
+    sched.load_state_dict(torch.load(FIX / "torch" / f"{name}.pt", weights_only=True))
+    for g in opt.param_groups:
+        g["lr"] = sched.get_last_lr()[0]
+    used = []
+    for _ in range(10_000):
+        used.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    info = read_info(FIX / "torch" / f"{name}.pt")
+    out = report("5", FIX / "torch" / f"{name}.pt", opts=ReadOptions(), plan=None, config=None)
+    assert out["resume"][0]["first_lr"] == used[0]
+    ours = lr(info.loaded.schedule, np.arange(5, 5 + len(used)))
+    assert_lr_close(ours, used, rel=1e-10, abs_=1e-15)
+
+
+# ---- extend -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kw", [{}, {"wsd": 10}, {"rewarm": 5}, {"shape": "linear"}])
+def test_extend_is_continuous_and_reaches_floor(kw):
+    info = read_info(MEGATRON)
+    s, r = info.loaded.schedule, info.next_step
+    new = extend(s, r, 80, **kw)
+    before = lr(s, np.arange(r + 1))
+    assert_lr_close(lr(new, np.arange(r + 1)), before)  # identical up to and including the resume step
+    assert lr_at(new, 80) == pytest.approx(3e-5, rel=1e-12)  # the old floor at the new end
+    values = lr(new, np.arange(r, 80))
+    if "rewarm" not in kw:
+        assert np.all(np.diff(values) <= 1e-18)  # never climbs again
+    else:
+        assert values.max() == pytest.approx(3e-4, rel=1e-12)
+
+
+def test_extend_past_the_end_of_a_finished_run():
+    info = read_info(FIX / "hf" / "checkpoint-6")  # cosine to 0 finished at step 6
+    new = extend(info.loaded.schedule, 6, 12, rewarm=2)
+    assert lr_at(new, 6) == 0 and lr_at(new, 8) == pytest.approx(1e-3) and lr_at(new, 12) == 0
+
+
+def test_resume_cli_emits_a_config(tmp_path):
+    r = run_cli("resume", str(MEGATRON), "--extend-to", "80", "--wsd", "10", "--to", "json")
+    assert r.returncode == 0, r.stderr
+    assert "override-opt_param-scheduler" in r.stderr
+    r = run_cli("resume", str(MEGATRON), "--extend-to", "5")
+    assert r.returncode == 2 and "not after the resume step" in r.stderr
+
+
+def test_at_step_cli_plan_and_json(tmp_path):
+    r = run_cli("at-step", "20", str(MEGATRON), "--plan", _flags_file(tmp_path, CHANGES["lr_changed"]))
+    assert r.returncode == 0, r.stderr
+    assert "fails: AssertionError" in r.stdout and "--override-opt_param-scheduler" in r.stdout
+    j = json.loads(run_cli("at-step", "20", str(MEGATRON), "--json").stdout)
+    assert j["step"] == 20 and j["next_step"] == 10

@@ -1,0 +1,209 @@
+"""Hostile and broken checkpoints: nothing pickled ever runs, every failure is a clear CheckpointError.
+
+Each hostile payload would create a canary file if any pickled callable ran; the tests check the canary
+is absent after reading through the library and through the CLI (exit 2, an ``error:`` line, no traceback).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lrplan.checkpoints import read_info, safepickle
+from lrplan.errors import CheckpointError
+from conftest import run_cli
+
+FIX = Path(__file__).parents[1] / "fixtures" / "checkpoints"
+
+
+class _Reduce:
+    """Pickles as REDUCE(func, args) without ever calling func here."""
+
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _payloads(canary: Path) -> dict[str, bytes]:
+    touch = f"touch {canary}"
+    src = f"open({str(canary)!r}, 'w').write('ran')"
+    q = repr(touch).encode()
+    return {
+        "reduce_os_system": pickle.dumps(_Reduce(os.system, (touch,)), protocol=2),
+        "reduce_eval": pickle.dumps(_Reduce(eval, (src,)), protocol=2),
+        "reduce_exec": pickle.dumps(_Reduce(exec, (src,)), protocol=2),
+        "reduce_popen": pickle.dumps(_Reduce(subprocess.Popen, (["touch", str(canary)],)), protocol=2),
+        "stack_global_system": pickle.dumps({"lr_scheduler": _Reduce(os.system, (touch,))}, protocol=4),
+        "inst_system": b"(S" + q + b"\nios\nsystem\n.",
+        "obj_system": b"\x80\x02(cos\nsystem\nS" + q + b"\no.",
+        # BUILD with a __setstate__-less global then a REDUCE on the result
+        "build_then_reduce": b"\x80\x02cbuiltins\neval\n)\x81}bS" + repr(src).encode() + b"\n\x85R.",
+        "newobj_popen": b"\x80\x02csubprocess\nPopen\n]S" + repr(str(canary)).encode()[:0] + b"'touch'\naS"
+                        + repr(str(canary)).encode() + b"\na\x85\x81.",
+        "reduce_codecs_other": pickle.dumps(_Reduce(__import__("_codecs").encode, ("x", "rot13")), protocol=2),
+    }
+
+
+def _torch_zip(data_pkl: bytes, name: str = "archive") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(f"{name}/data.pkl", data_pkl)
+        z.writestr(f"{name}/byteorder", "little")
+        z.writestr(f"{name}/version", "3\n")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def canary(tmp_path):
+    c = tmp_path / "canary"
+    yield c
+    assert not c.exists(), "a pickled callable ran"
+
+
+@pytest.mark.parametrize("kind", list(_payloads(Path("x"))))
+def test_hostile_pickle_runs_nothing_in_library(kind, canary):
+    data = _payloads(canary)[kind]
+    for blob in (data, _torch_zip(data)):
+        try:
+            obj = safepickle.load_bytes(blob, kind)
+        except CheckpointError:
+            continue
+        safepickle.plain(obj)  # converting must not run anything either
+    assert not canary.exists()
+
+
+@pytest.mark.parametrize("kind", ["reduce_os_system", "reduce_eval", "reduce_popen", "stack_global_system",
+                                  "inst_system", "obj_system"])
+def test_hostile_checkpoint_file_through_cli(kind, canary, tmp_path):
+    for suffix, blob in ((".pt", _torch_zip(_payloads(canary)[kind])), (".bin", _payloads(canary)[kind])):
+        f = tmp_path / f"evil{suffix}"
+        f.write_bytes(blob)
+        for args in (["inspect", str(f)], ["at-step", "3", str(f)]):
+            r = run_cli(*args)
+            assert r.returncode == 2, r.stderr
+            assert r.stderr.startswith("error:") and "Traceback" not in r.stderr
+    assert not canary.exists()
+
+
+def test_hostile_scheduler_field_in_real_layout(canary, tmp_path):
+    """A DeepSpeed layout whose lr_scheduler entry is a REDUCE of os.system: read as an inert record."""
+    d = tmp_path / "run"
+    (d / "global_step1").mkdir(parents=True)
+    (d / "latest").write_text("global_step1")
+    state = {"lr_scheduler": _Reduce(os.system, (f"touch {canary}",)), "global_steps": 1, "skipped_steps": 0,
+             "ds_config": _Reduce(eval, (f"open({str(canary)!r},'w')",))}
+    (d / "global_step1" / "mp_rank_00_model_states.pt").write_bytes(_torch_zip(pickle.dumps(state, protocol=2)))
+    r = run_cli("inspect", str(d))
+    assert "Traceback" not in r.stderr
+    assert r.returncode in (0, 2)
+
+
+def test_nested_archive_in_dcp_entry(canary, tmp_path):
+    """torchtitan DCP layout whose bytes entry (a torch.save zip inside .distcp) is hostile."""
+    torch = pytest.importorskip("torch")
+    import torch.distributed.checkpoint as dcp
+
+    d = tmp_path / "step-3"
+    dcp.save({"lr_scheduler": {"last_epoch": _Reduce(os.system, (f"touch {canary}",))}}, checkpoint_id=str(d),
+             no_dist=True)
+    assert not canary.exists()  # saving pickles the reduce, it does not call it
+    r = run_cli("inspect", str(d))
+    assert "Traceback" not in r.stderr and r.returncode == 2, r.stderr
+    del torch
+
+
+def test_dcp_path_traversal_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    import torch.distributed.checkpoint as dcp
+
+    d = tmp_path / "step-3"
+    dcp.save({"lr_scheduler": {"last_epoch": 3}}, checkpoint_id=str(d), no_dist=True)
+    meta = (d / ".metadata").read_bytes()
+    (d / ".metadata").write_bytes(meta.replace(b"__0_0.distcp", b"../../x.dcp"))
+    with pytest.raises(CheckpointError):
+        read_info(d)
+    del torch
+
+
+def test_truncated_fixtures_give_clear_errors(tmp_path):
+    for src in (FIX / "torch" / "CosineAnnealingLR.pt", FIX / "megatron/legacy/iter_0000010/mp_rank_00/model_optim_rng.pt"):
+        data = src.read_bytes()
+        for cut in (10, len(data) // 2, len(data) - 30):
+            f = tmp_path / src.name
+            f.write_bytes(data[:cut])
+            r = run_cli("at-step", "3", str(f))
+            assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr
+
+
+def test_corrupt_and_wrong_format(tmp_path):
+    cases = {"random.pt": os.urandom(4096), "text.pt": b"hello world\n", "empty.pt": b"",
+             "nodatapkl.pt": _zip_without_pkl(), "truncated_pickle.bin": pickle.dumps({"a": list(range(100))})[:-7]}
+    for name, blob in cases.items():
+        f = tmp_path / name
+        f.write_bytes(blob)
+        r = run_cli("inspect", str(f))
+        assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, (name, r.stderr)
+    j = tmp_path / "x.json"
+    j.write_text("{}")
+    r = run_cli("inspect", str(j))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def _zip_without_pkl() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a/b.txt", "x")
+    return buf.getvalue()
+
+
+def test_zip_bomb_is_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(safepickle, "MAX_PICKLE_BYTES", 1 << 20)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", b"\x00" * (8 << 20))
+    f = tmp_path / "bomb.pt"
+    f.write_bytes(buf.getvalue())
+    with pytest.raises(CheckpointError, match="declares|expands"):
+        safepickle.load_file(f)
+
+
+def test_huge_declared_sizes():
+    # BINUNICODE8 / BINBYTES8 / LONG4 declaring far more than the data holds
+    for blob in (b"\x80\x04\x8d" + (1 << 62).to_bytes(8, "little") + b"abc.",
+                 b"\x80\x04\x8e" + (1 << 62).to_bytes(8, "little") + b"abc.",
+                 b"\x80\x02\x8b" + (0x7FFFFFF0).to_bytes(4, "little") + b"\x01."):
+        with pytest.raises(CheckpointError):
+            safepickle.loads(blob)
+
+
+def test_deep_nesting_and_shared_blowup():
+    deep = b"\x80\x02" + b"]" * 100_000 + b"a" * 99_999 + b"."
+    with pytest.raises(CheckpointError, match="nested"):
+        safepickle.plain(safepickle.loads(deep))
+    # a DAG of 2**60 paths through 60 shared lists converts in linear time
+    x: list = []
+    for _ in range(60):
+        x = [x, x]
+    out = safepickle.plain(safepickle.loads(pickle.dumps(x, protocol=2)))
+    assert out[0] is out[1]
+
+
+def test_no_torch_import_on_checkpoint_paths():
+    code = ("import sys\nfrom pathlib import Path\nfrom lrplan.checkpoints import read_info, compare\n"
+            f"F = Path({str(FIX)!r})\n"
+            "for p in ['megatron/legacy', 'megatron/dist', 'deepspeed', 'hf', 'lightning/last.ckpt',"
+            " 'torch/SequentialLR.pt']:\n    compare(read_info(F / p))\n"
+            "read_info(F / 'torchtitan', config=str(F / 'torchtitan/job.toml'))\n"
+            "bad = [m for m in ('torch', 'transformers', 'deepspeed', 'megatron') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -1,0 +1,542 @@
+"""Megatron-LM dialect: differential tests against the real megatron-core scheduler, reader and writer
+tables, golden files, hypothesis round trips and CLI transcripts.
+
+The reference side uses the REAL ``megatron.core.optimizer_param_scheduler.OptimizerParamScheduler`` and
+``megatron.core.num_microbatches_calculator`` (megatron-core 0.16.1) around a plain torch optimizer.
+Flags are parsed for it by a plain ``argparse`` parser declared like Megatron-LM's (arguments.py,
+core_v0.17.1; independent of lrplan's reader) and turned into constructor values the way
+``get_optimizer_param_scheduler`` (megatron/training/training.py, core_v0.9 .. v0.17) does; the scheduler is
+stepped by the running global batch after every update, as ``train_step`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lrplan.errors import InexpressibleError, LrplanError
+from lrplan.evaluate import companion_values, lr
+from lrplan.frameworks import megatron
+from lrplan.frameworks.base import ReadOptions, WriteOptions
+from lrplan.spec import parse_spec
+from tests.conftest import assert_lr_close, require, run_cli
+
+# ---- the reference: real megatron-core, stepped like Megatron-LM ---------------------------------
+
+
+def megatron_argparser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(allow_abbrev=False)
+    f = p.add_argument
+    f("--lr", type=float)
+    f("--min-lr", type=float, default=0.0)
+    f("--lr-decay-style", default="linear", choices=["constant", "linear", "cosine", "inverse-square-root", "WSD"])
+    f("--lr-wsd-decay-style", default="exponential", choices=["exponential", "linear", "cosine", "minus_sqrt"])
+    for name in ("--lr-decay-iters", "--lr-decay-samples", "--lr-wsd-decay-iters", "--lr-wsd-decay-samples",
+                 "--train-iters", "--train-samples", "--global-batch-size", "--micro-batch-size", "--seq-length"):
+        f(name, type=int)
+    f("--lr-warmup-fraction", type=float)
+    f("--lr-warmup-iters", type=int, default=0)
+    f("--lr-warmup-samples", type=int, default=0)
+    f("--lr-warmup-init", type=float, default=0.0)
+    f("--decoupled-lr", type=float)
+    f("--decoupled-min-lr", type=float)
+    f("--weight-decay", type=float, default=0.01)
+    f("--start-weight-decay", type=float)
+    f("--end-weight-decay", type=float)
+    f("--weight-decay-incr-style", default="constant", choices=["constant", "linear", "cosine"])
+    f("--rampup-batch-size", nargs=3, type=int)
+    f("--step-batch-size-schedule", type=str)
+    return p
+
+
+def constructor_values(args) -> dict:
+    """OptimizerParamScheduler kwargs, as get_optimizer_param_scheduler builds them."""
+    G = args.global_batch_size
+    if args.train_iters:
+        decay_iters = args.lr_decay_iters if args.lr_decay_iters is not None else args.train_iters
+        D = decay_iters * G
+        N_wd = args.train_iters * G
+        S = None if args.lr_wsd_decay_iters is None else args.lr_wsd_decay_iters * G
+        W = args.lr_warmup_fraction * D if args.lr_warmup_fraction is not None else args.lr_warmup_iters * G
+    else:
+        D = args.lr_decay_samples if args.lr_decay_samples is not None else args.train_samples
+        N_wd = args.train_samples
+        S = args.lr_wsd_decay_samples
+        W = args.lr_warmup_fraction * D if args.lr_warmup_fraction is not None else args.lr_warmup_samples
+    if args.weight_decay_incr_style == "constant":  # validate_args
+        start_wd = end_wd = args.weight_decay
+    else:
+        start_wd, end_wd = args.start_weight_decay, args.end_weight_decay
+    return dict(init_lr=args.lr_warmup_init, max_lr=args.lr, min_lr=args.min_lr, lr_warmup_steps=W,
+                lr_decay_steps=D, lr_decay_style=args.lr_decay_style, start_wd=start_wd, end_wd=end_wd,
+                wd_incr_steps=N_wd, wd_incr_style=args.weight_decay_incr_style,
+                use_checkpoint_opt_param_scheduler=False, override_opt_param_scheduler=False,
+                wsd_decay_steps=S, lr_wsd_decay_style=args.lr_wsd_decay_style)
+
+
+def batch_calculator(nmc, args):
+    """A megatron.core num-microbatches calculator for the flags (mbs = 1, DP = 1)."""
+    if args.step_batch_size_schedule is not None:
+        cls = getattr(nmc, "StepBatchsizeNumMicroBatchesCalculator", None)
+        if cls is not None:  # Megatron-LM v0.18+
+            return cls(1, 1, False, 0, args.step_batch_size_schedule, args.seq_length)
+        return _StepFallback(args.step_batch_size_schedule, args.seq_length)
+    if args.rampup_batch_size is not None:
+        start, incr, ramp = args.rampup_batch_size
+        return nmc.RampupBatchsizeNumMicroBatchesCalculator(args.global_batch_size, 1, 1, False, 0, start, incr, ramp)
+    return nmc.ConstantNumMicroBatchesCalculator(args.global_batch_size, 1, 1, False, 0)
+
+
+class _StepFallback:
+    """megatron-core 0.16.1 predates StepBatchsizeNumMicroBatchesCalculator (Megatron-LM main,
+    megatron/core/num_microbatches_calculator.py): the documented rule "size of the last threshold <=
+    consumed samples, thresholds in tokens // seq_length", used only when the real class is absent."""
+
+    def __init__(self, text: str, seq_length: int | None) -> None:
+        mult = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+        entries = []
+        for item in text.replace(",", " ").split():
+            thr, bs = item.split(":")
+            m = mult.get(thr[-1].upper(), 1)
+            t = int(float(thr[:-1] if m != 1 else thr) * m)
+            entries.append((t // seq_length if seq_length else t, int(bs)))
+        self.entries = sorted(entries)
+        self.size = self.entries[0][1]
+
+    def update(self, consumed, consistency_check):
+        self.size = [bs for thr, bs in self.entries if thr <= consumed][-1]
+
+    def get_current_global_batch_size(self):
+        return self.size
+
+
+def run(flags: str, iterations: int, sched_mod, nmc, torch):
+    """Per-update (lr, wd, embedding lr) lists from the real scheduler, for ``iterations`` updates."""
+    args = megatron_argparser().parse_known_args(shlex.split(flags))[0]
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "max_lr": args.lr, "min_lr": args.min_lr,
+               "wd_mult": 1.0}]
+    if args.decoupled_lr is not None:  # megatron/core/optimizer/__init__.py (0.16.1) decoupled override
+        g = {"params": [torch.nn.Parameter(torch.zeros(1))], "max_lr": args.decoupled_lr, "wd_mult": 1.0}
+        g["min_lr"] = args.decoupled_min_lr if args.decoupled_min_lr is not None else args.min_lr
+        groups.append(g)
+    opt = torch.optim.SGD(groups, lr=args.lr)
+    sched = sched_mod.OptimizerParamScheduler(opt, **constructor_values(args))
+    calc = batch_calculator(nmc, args)
+    consumed = 0
+    lrs, wds, emb = [], [], []
+    for _ in range(iterations):
+        lrs.append(opt.param_groups[0]["lr"])
+        wds.append(opt.param_groups[0]["weight_decay"])
+        emb.append(opt.param_groups[-1]["lr"])
+        calc.update(consumed, False)  # update_num_microbatches at the start of the iteration
+        gbs = calc.get_current_global_batch_size()
+        consumed += gbs
+        sched.step(increment=gbs)  # train_step: after a successful optimizer.step()
+    return lrs, wds, emb
+
+
+@pytest.fixture(scope="module")
+def mcore():
+    """Import megatron.core once per module (about 3 s)."""
+    torch = require("torch")
+    sched_mod = require("megatron.core.optimizer_param_scheduler")
+    nmc = require("megatron.core.num_microbatches_calculator")
+    return sched_mod, nmc, torch
+
+
+def reference(mcore, flags: str, iterations: int):
+    return run(flags, iterations, *mcore)
+
+
+# ---- differential table: flag strings covering every style and counting mode ---------------------
+LR = "--lr 3e-4 "
+IT8 = " --global-batch-size 8 --micro-batch-size 1"
+CASES = {
+    "cosine": LR + "--min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 100 --train-iters 12000" + IT8,
+    "linear-to-zero": LR + "--lr-decay-style linear --lr-warmup-iters 500 --train-iters 12000 --global-batch-size 16",
+    "default-style": LR + "--lr-warmup-iters 50 --train-iters 10000 --global-batch-size 3",
+    "constant": LR + "--min-lr 1e-5 --lr-decay-style constant --lr-warmup-iters 300 --train-iters 11000"
+                     " --global-batch-size 4",
+    "constant-no-warmup": LR + "--lr-decay-style constant --train-iters 10000" + IT8,
+    "fraction-of-decay": "--lr 2e-4 --min-lr 2e-5 --lr-decay-style cosine --lr-warmup-fraction 0.013"
+                         " --lr-decay-iters 9000 --train-iters 12000 --global-batch-size 12",
+    "warmup-init": LR + "--lr-warmup-init 1e-5 --min-lr 3e-5 --lr-decay-style linear --lr-warmup-iters 200"
+                        " --train-iters 10500 --global-batch-size 32",
+    "invsqrt-no-warmup": LR + "--min-lr 1e-5 --lr-decay-style inverse-square-root --lr-decay-iters 8000"
+                              " --train-iters 10500" + IT8,
+    "invsqrt-warmup": LR + "--min-lr 2e-5 --lr-decay-style inverse-square-root --lr-warmup-iters 400"
+                           " --lr-decay-iters 9000 --train-iters 10500" + IT8,
+    "decay-shorter-than-train": LR + "--min-lr 3e-5 --lr-decay-style linear --lr-warmup-iters 100"
+                                     " --lr-decay-iters 6000 --train-iters 10000" + IT8,
+    "wsd-overlap-warmup": LR + "--min-lr 3e-6 --lr-decay-style WSD --lr-wsd-decay-style cosine"
+                               " --lr-wsd-decay-iters 9800 --lr-warmup-iters 400 --train-iters 10000 --global-batch-size 4",
+    "wsd-fraction-overlap": LR + "--lr-decay-style WSD --lr-wsd-decay-style linear --lr-wsd-decay-iters 9990"
+                                 " --lr-warmup-fraction 0.0123 --train-iters 10000 --global-batch-size 5",
+    "wsd-zero-window": LR + "--min-lr 3e-5 --lr-decay-style WSD --lr-wsd-decay-iters 0 --lr-warmup-iters 100"
+                            " --lr-decay-iters 8000 --train-iters 10000" + IT8,
+    "samples-cosine": LR + "--min-lr 3e-5 --lr-decay-style cosine --lr-warmup-samples 1000"
+                           " --lr-decay-samples 90000 --train-samples 100003" + IT8,
+    "samples-fraction": LR + "--lr-decay-style linear --lr-warmup-fraction 0.01 --train-samples 123457"
+                             " --global-batch-size 10",
+    "samples-invsqrt": LR + "--min-lr 1e-6 --lr-decay-style inverse-square-root --train-samples 90000"
+                            " --global-batch-size 7",
+    "rampup": LR + "--min-lr 3e-5 --lr-decay-style cosine --lr-warmup-samples 5000 --train-samples 400000"
+                   " --global-batch-size 32 --rampup-batch-size 8 8 60000",
+    "rampup-uneven": LR + "--lr-decay-style WSD --lr-wsd-decay-samples 50000 --lr-warmup-samples 3001"
+                          " --train-samples 300000 --global-batch-size 24 --rampup-batch-size 6 3 70001",
+    "step-batch-schedule": LR + "--lr-decay-style cosine --lr-warmup-samples 2000 --train-samples 500000"
+                                " --step-batch-size-schedule '0:8 100K:16 1M:32' --seq-length 64",
+    "wd-cosine-decoupled": LR + "--min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 100 --train-iters 10000"
+                                " --weight-decay-incr-style cosine --start-weight-decay 0.01 --end-weight-decay 0.1"
+                                " --decoupled-lr 1e-3 --decoupled-min-lr 1e-5" + IT8,
+    "wd-linear-decoupled-default-min": LR + "--min-lr 3e-5 --lr-decay-style WSD --lr-wsd-decay-iters 2000"
+                                            " --lr-warmup-iters 100 --train-iters 10000 --weight-decay-incr-style"
+                                            " linear --start-weight-decay 0.0 --end-weight-decay 0.05"
+                                            " --decoupled-lr 2e-4" + IT8,
+    "wd-constant": LR + "--lr-decay-style cosine --lr-warmup-iters 10 --train-iters 10000 --weight-decay 0.1" + IT8,
+}
+for _style in ("exponential", "linear", "cosine", "minus_sqrt"):
+    CASES["wsd-" + _style] = (LR + "--min-lr 3e-6 --lr-decay-style WSD --lr-wsd-decay-style " + _style
+                              + " --lr-wsd-decay-iters 2000 --lr-warmup-iters 500 --train-iters 10500" + IT8)
+
+
+def _iterations(loaded) -> int:
+    from lrplan.batch import step_of_position
+
+    return max(10_050, int(step_of_position(loaded.schedule.axis, loaded.schedule.total)) + 50)
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_lr_matches_megatron_every_iteration(mcore, name):
+    flags = CASES[name]
+    ld = megatron.read(flags, None, ReadOptions())
+    n = _iterations(ld)
+    ref_lr, ref_wd, ref_emb = reference(mcore, flags, n)
+    steps = np.arange(n)
+    assert_lr_close(lr(ld.schedule, steps), ref_lr, what=name + " lr")
+    if ld.schedule.weight_decay is not None:
+        assert_lr_close(companion_values(ld.schedule, "weight_decay", steps), ref_wd, what=name + " wd")
+    if "--decoupled-lr" in flags:
+        assert_lr_close(companion_values(ld.schedule, "embedding", steps), ref_emb, what=name + " embedding")
+
+
+@pytest.mark.framework
+def test_verified_trace_from_reference(mcore):
+    # reference megatron-deepspeed.md §1.9: GBS 8, W 10 it, D 100 it, logged after iteration 99 = 3.0082e-5
+    flags = "--lr 3e-4 --min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 10 --train-iters 100 --global-batch-size 8"
+    ld = megatron.read(flags, None, ReadOptions())
+    ref = reference(mcore, flags, 103)[0]
+    assert_lr_close(lr(ld.schedule, np.arange(103)), ref)
+    assert ref[0] == 0.0 and ref[10] == pytest.approx(3e-4) and ref[99] == pytest.approx(3.0082e-5, rel=1e-4)
+
+
+# ---- reader: tables of what it accepts, what it rejects, what it says ----------------------------
+SHELL = """#!/bin/bash
+# pretraining launch
+GPT_ARGS="--lr 3e-4 --min-lr 3e-5 --lr-decay-style cosine"
+torchrun --nproc_per_node 8 pretrain_gpt.py \\
+    --num-layers 24 --hidden-size 1024 \\
+    --train-iters=12000 \\
+    --lr-warmup-iters 100 --global-batch-size 8 --micro-batch-size 1 \\
+    --use-flash-attn --eval-iters 10 --lr 3e-4 --min-lr 3e-5 --lr-decay-style cosine
+"""
+
+
+def test_shell_script_reads_like_the_flag_string():
+    a = megatron.read(SHELL, None, ReadOptions())
+    b = megatron.read(CASES["cosine"], None, ReadOptions())
+    steps = np.arange(12_100)
+    assert_lr_close(lr(a.schedule, steps), lr(b.schedule, steps))
+    assert a.raw["train_iters"] == 12000 and a.raw["lr_decay_style"] == "cosine"
+
+
+def test_shell_variable_holding_flags_is_split():
+    args, _ = megatron.parse_flags('ARGS="--lr 1e-4 --train-iters 500" ; python x.py $ARGS')
+    assert args == {"lr": 1e-4, "train_iters": 500}
+
+
+def test_raw_defaults_notes_and_step_name():
+    ld = megatron.read("--lr 3e-4 --lr-warmup-fraction 0.001 --lr-decay-iters 430000 --train-iters 500000"
+                       " --global-batch-size 1024", None, ReadOptions())
+    assert ld.raw["lr_warmup_fraction"] == 0.001
+    assert {"min_lr", "lr_decay_style", "lr_warmup_init"} <= set(ld.raw["_defaults_applied"])
+    assert ("warmup fraction 0.001 is taken of the decay length (430000 iterations), not of the training length:"
+            " 430 iterations") in ld.notes
+    assert "the first update runs at LR 0 (--lr-warmup-init 0)" in ld.notes
+    assert ld.step_name(53210) == "Megatron logs this LR at iteration 53210 and uses it in iteration 53211"
+    assert ld.schedule.axis.unit == "samples" and ld.schedule.axis.batch.size == 1024
+
+
+def test_from_args_accepts_checkpoint_namespace_values():
+    # A sample-mode checkpoint's args carry the derived train_iters and filled-in lr_decay_samples, and
+    # validate_args has set start/end weight decay to --weight-decay for the constant style.
+    args = dict(lr=3e-4, min_lr=3e-5, lr_decay_style="cosine", lr_warmup_samples=1000, lr_warmup_iters=0,
+                lr_decay_samples=90000, train_samples=100003, train_iters=12500, global_batch_size=8,
+                micro_batch_size=1, lr_decay_iters=None, lr_warmup_fraction=None, lr_warmup_init=0.0,
+                weight_decay=0.1, start_weight_decay=0.1, end_weight_decay=0.1, weight_decay_incr_style="constant",
+                rampup_batch_size=None, lr_wsd_decay_style="exponential", lr_wsd_decay_iters=None,
+                lr_wsd_decay_samples=None, decoupled_lr=None, decoupled_min_lr=None, seq_length=2048,
+                some_model_arg=24)
+    ld = megatron.from_args(args, ReadOptions())
+    ref = megatron.read(CASES["samples-cosine"], None, ReadOptions())
+    steps = np.arange(12_600)
+    assert_lr_close(lr(ld.schedule, steps), lr(ref.schedule, steps))
+    assert ld.raw["some_model_arg"] == 24
+
+
+BAD = {
+    "--lr 3e-4 --lr-decay-stlye cosine --train-iters 100":
+        ("--lr-decay-stlye: unknown flag", "did you mean '--lr-decay-style'?"),
+    "--lr 3e-4 --lr-decay-style cosin --train-iters 100": ("--lr-decay-style: invalid choice 'cosin'",
+                                                            "did you mean 'cosine'?"),
+    "--lr 3e-4 --train-iters 1e5": ("--train-iters: takes an integer, got '1e5'", None),
+    "--lr nan --train-iters 100": ("--lr: must be a finite number, got 'nan'", None),
+    "--lr 3e-4 --lr-decay-style cosine": ("--train-iters: either --train-iters or --train-samples is required", None),
+    "--lr 3e-4 --train-iters 100 --lr-warmup-iters 100": (
+        "--lr-decay-iters: the warmup (100 samples) must be shorter than the decay length (100 samples):"
+        " Megatron asserts lr_warmup_steps < lr_decay_steps", None),
+    "--lr 3e-4 --train-iters 100 --lr-warmup-samples 10": (
+        "--lr-warmup-samples: is a sample-mode flag but --train-iters selects iteration mode", None),
+    "--lr 3e-4 --train-iters 100 --rampup-batch-size 8 8 100 --global-batch-size 16": (
+        "--rampup-batch-size: expected no batch-size rampup for iteration-based training (Megatron-LM <= v0.17"
+        " asserts this)", None),
+    "--lr 3e-4 --train-iters 100 --lr-warmup-fraction 0.1 --lr-warmup-iters 5": (
+        "--lr-warmup-iters: can only specify one of --lr-warmup-fraction and --lr-warmup-iters", None),
+    "--lr 3e-4 --min-lr 1e-3 --train-iters 100": ("--min-lr: 0.001 is above --lr 0.0003: Megatron asserts min_lr <= lr",
+                                                   None),
+    "--lr 3e-4 --lr-decay-style WSD --train-iters 100": (
+        "--lr-wsd-decay-iters: is required with --lr-decay-style WSD (the anneal length)", None),
+    "--lr 3e-4 --train-iters 100 --start-weight-decay 0.1": (
+        "--start-weight-decay: is not allowed with --weight-decay-incr-style constant", None),
+    "--lr 3e-4 --train-iters 100 --weight-decay-incr-style linear --start-weight-decay 0.1": (
+        "--end-weight-decay: is required with --weight-decay-incr-style linear", None),
+    "--lr 3e-4 --train-iters 100 --weight-decay-incr-style linear --start-weight-decay 0.1 --end-weight-decay 0.01": (
+        "--end-weight-decay: 0.01 is below the start 0.1: Megatron's weight decay can only increase", None),
+    "--lr 3e-4 --train-iters 100 --warmup 10": ("--warmup: was removed from Megatron-LM", None),
+    "--lr 3e-4 --train-samples 1000 --lr-decay-style cosine": (
+        "--global-batch-size: is needed in sample mode (the LR per iteration depends on it)", None),
+    "--lr 3e-4 --train-samples 1000 --global-batch-size 16 --rampup-batch-size 8 3 100": (
+        "--rampup-batch-size: --global-batch-size 16 minus the start 8 must be a positive multiple of the"
+        " increment 3", None),
+    "--lr 3e-4 --train-samples 1000 --step-batch-size-schedule '10:8 100:16'": (
+        "--step-batch-size-schedule: the first threshold must be 0", None),
+    "--lr 3e-4 --train-iters 100 --rampup-batch-size 8 8": (
+        "--rampup-batch-size: takes 3 integers (start increment samples), got 2", None),
+    "--train-iters 100": ("--lr: no peak LR given", None),
+}
+
+
+@pytest.mark.parametrize("flags", sorted(BAD))
+def test_bad_flags_give_located_errors(flags):
+    message, hint = BAD[flags]
+    with pytest.raises(LrplanError) as e:
+        megatron.read(flags, None, ReadOptions())
+    assert e.value.where + ": " + e.value.message == message
+    if hint:
+        assert hint in e.value.hint
+
+
+def test_cli_options_fill_missing_lr_and_length():
+    ld = megatron.read("--lr-decay-style cosine --lr-warmup-iters 10", None, ReadOptions(steps="1k", lr=1e-3))
+    assert ld.schedule.peak_lr == 1e-3 and ld.schedule.total == 1000
+    assert any("from --lr" in n for n in ld.notes)
+
+
+def test_detect_scores():
+    assert megatron.detect(SHELL, None) >= 5
+    assert megatron.detect("--lr 3e-4 --train-iters 10", None) == 7
+    assert megatron.detect("warmup=2000,cosine", None) == 0
+    assert megatron.detect('{"scheduler": {"type": "WarmupLR"}}', None) == 0
+    assert megatron.detect("--learning_rate 3e-4 --num_train_epochs 3", None) == 0
+
+
+# ---- writer: spec -> flags -> (our reader, the real scheduler) -----------------------------------
+def _shell_argv(text: str) -> list[str]:
+    """The argv bash itself makes of the emitted snippet (comments, quotes, line continuations)."""
+    import subprocess
+
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    out = subprocess.run(["bash", "-c", "printf '%s\\n' " + body], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+WRITE_CASES = {  # spec, --steps, extra flags the user adds (the writer leaves GBS to them in iteration mode)
+    "cosine-spec": ("warmup=2000,cosine,min=0.1", "100k", " --global-batch-size 16"),
+    "wsd-1-sqrt": ("warmup=2000,constant,1-sqrt=20%", "12k", " --global-batch-size 8"),
+    "1-sqrt-after-warmup": ("warmup=500,1-sqrt", "12k", " --global-batch-size 8"),
+    "exp-anneal": ("warmup=500,constant,exp-anneal=3000,min=0.01", "12k", " --global-batch-size 8"),
+    "linear": ("warmup=1000,linear", "12k", " --global-batch-size 8"),
+    "constant": ("warmup=100,constant", "12k", " --global-batch-size 8"),
+    "invsqrt": ("warmup=400,invsqrt(timescale=400),min=0.01", "12k", " --global-batch-size 8"),
+    "no-warmup-cosine": ("cosine,min=0.1", "10k", " --global-batch-size 2"),
+    "samples-axis": ("warmup=1001,cosine,axis=samples,gbs=8", "11k", ""),
+    "steps-gbs": ("warmup=100,cosine,min=0.1,gbs=8", "12k", ""),
+}
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("name", sorted(WRITE_CASES))
+def test_written_flags_run_in_megatron_like_the_spec(mcore, name):
+    spec, steps, user = WRITE_CASES[name]
+    schedule = parse_spec(spec, steps=steps, lr=3e-4)
+    text = megatron.write(schedule, WriteOptions(version="0.1.0", source_label=spec)).text
+    flags = shlex.join(_shell_argv(text)) + user
+    from lrplan.batch import step_of_position
+
+    n = int(step_of_position(schedule.axis, schedule.total))  # the run: equivalence is promised up to its end
+    assert n >= 10_000
+    k = np.arange(n + 1)
+    ours = lr(schedule, k)
+    assert_lr_close(lr(megatron.read(flags, None, ReadOptions()).schedule, k), ours, what=name + " reader")
+    assert_lr_close(ours, reference(mcore, flags, len(k))[0], what=name + " megatron")
+
+
+def test_spec_example_from_the_brief_is_iteration_flags():
+    text = megatron.write(parse_spec("warmup=2000,cosine,min=0.1", steps="100k", lr=3e-4),
+                          WriteOptions(version="0.1.0", source_label="warmup=2000,cosine,min=0.1")).text
+    assert _shell_argv(text) == ["--train-iters", "100000", "--lr", "0.0003", "--min-lr", "3e-05",
+                                 "--lr-decay-style", "cosine", "--lr-warmup-iters", "2000"]
+    assert text.startswith("# lrplan 0.1.0: ")
+
+
+INEXPRESSIBLE = {
+    "warmup=100(shape=log),cosine": "a log warmup",
+    "warmup=100,poly(power=2)": "a polynomial decay",
+    "warmup=100,cosine,after=periodic": "a periodic (repeating) curve",
+    "warmup=100,cosine,momentum=0.9": "a momentum schedule",
+    "warmup=100,cosine,min=0.1,rampup=8:8:6000,gbs=32": "a schedule on optimizer steps with a changing batch size",
+    "constant=1,invsqrt(timescale=1)": "an inverse-square-root decay without warmup on optimizer steps",
+    "warmup=100,cosine(cycles=1)": "a cosine with cycles or exponent other than a half cosine",
+}
+
+
+@pytest.mark.parametrize("spec", sorted(INEXPRESSIBLE))
+def test_inexpressible_names_the_part(spec):
+    with pytest.raises(InexpressibleError) as e:
+        megatron.write(parse_spec(spec, steps="10k", lr=3e-4), WriteOptions())
+    assert e.value.message == INEXPRESSIBLE[spec]
+
+
+def test_ratio_floor_without_peak_is_inexpressible_and_zero_floor_is_not():
+    with pytest.raises(InexpressibleError) as e:
+        megatron.write(parse_spec("warmup=100,cosine,min=0.1", steps="10k"), WriteOptions())
+    assert e.value.message == "an LR floor given as a ratio with no peak LR" and "--lr" in e.value.hint
+    text = megatron.write(parse_spec("warmup=100,cosine", steps="10k"), WriteOptions()).text
+    assert "# the schedule has no peak LR: add --lr PEAK" in text and "--lr" not in _shell_argv(text)
+
+
+def test_approx_reports_the_real_largest_deviation():
+    schedule = parse_spec("warmup=100,poly(power=2)", steps="10k", lr=3e-4)
+    w = megatron.write(schedule, WriteOptions(approx=True))
+    dev, at = w.deviation
+    other = megatron.read(shlex.join(_shell_argv(w.text)), None, ReadOptions()).schedule
+    k = np.arange(10_001)
+    diff = np.abs(lr(schedule, k) - lr(other, k))
+    assert dev == pytest.approx(diff.max(), rel=1e-12) and diff[at] == diff.max() and 0 < dev < 3e-4
+
+
+# ---- golden files -------------------------------------------------------------------------------
+GOLDEN = {
+    "cosine": ("warmup=2000,cosine,min=0.1", "100k"),
+    "wsd-1-sqrt": ("warmup=2000,constant,1-sqrt=20%", "100k"),
+    "samples": ("warmup=1001,cosine,min=0.1,axis=samples,gbs=8", "50k"),
+    "weight-decay": ("warmup=2000,linear,wd=0.1", "100k"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN))
+def test_golden(case, golden):
+    spec, steps = GOLDEN[case]
+    text = megatron.write(parse_spec(spec, steps=steps, lr=3e-4), WriteOptions(version="0.1.0", source_label=spec)).text
+    golden("megatron/" + case + ".sh", text)
+
+
+def test_golden_of_megatron_flags(golden):
+    ld = megatron.read(CASES["wd-cosine-decoupled"], None, ReadOptions())
+    golden("megatron/wd-cosine-decoupled.sh",
+           megatron.write(ld.schedule, WriteOptions(version="0.1.0", source_label="flags")).text)
+
+
+# ---- hypothesis: Megatron-expressible IR -> flags -> IR, curves agree ------------------------------
+@st.composite
+def megatron_flags(draw):
+    sample_mode = draw(st.booleans())
+    G = draw(st.integers(1, 64))
+    T = draw(st.integers(20, 3000))
+    style = draw(st.sampled_from(["constant", "linear", "cosine", "inverse-square-root", "WSD"]))
+    D = draw(st.integers(2, T + 500))
+    W = draw(st.integers(0, D - 1))
+    peak = draw(st.sampled_from([3e-4, 1e-3, 6e-5]))
+    flags = ["--lr", repr(peak), "--lr-decay-style", style]
+    if draw(st.booleans()):
+        flags += ["--min-lr", repr(peak * draw(st.sampled_from([0.1, 0.01, 0.5])))]
+    if W and draw(st.booleans()):
+        flags += ["--lr-warmup-init", repr(peak * 0.05)]
+    u, m = ("samples", G) if sample_mode else ("iters", 1)
+    flags += ["--train-" + u, str(T * m), "--lr-decay-" + u, str(D * m), "--global-batch-size", str(G)]
+    if draw(st.booleans()):
+        flags += ["--lr-warmup-fraction", repr(W / D)]
+    else:
+        flags += ["--lr-warmup-" + u, str(W * m)]
+    if style == "WSD":
+        flags += ["--lr-wsd-decay-style", draw(st.sampled_from(["exponential", "linear", "cosine", "minus_sqrt"])),
+                  "--lr-wsd-decay-" + u, str(draw(st.integers(0, D + 5)) * m)]
+    if draw(st.booleans()):
+        flags += ["--weight-decay-incr-style", draw(st.sampled_from(["linear", "cosine"])),
+                  "--start-weight-decay", "0.01", "--end-weight-decay", "0.1"]
+    if draw(st.booleans()):
+        flags += ["--decoupled-lr", repr(peak * 2)]
+    return shlex.join(flags)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(megatron_flags())
+def test_round_trip_flags_ir_flags(flags):
+    ld = megatron.read(flags, None, ReadOptions())
+    text = megatron.write(ld.schedule, WriteOptions()).text
+    back = megatron.read(shlex.join(_shell_argv(text)), None, ReadOptions()).schedule
+    k = np.arange(int(ld.schedule.total) + 2)
+    assert_lr_close(lr(back, k), lr(ld.schedule, k))
+    for name in ["weight_decay"] * (ld.schedule.weight_decay is not None) + [g for g, _ in ld.schedule.groups]:
+        assert_lr_close(companion_values(back, name, k), companion_values(ld.schedule, name, k), what=name)
+
+
+# ---- CLI transcripts -----------------------------------------------------------------------------
+def test_cli_plot_flags():
+    r = run_cli("plot", "--", CASES["cosine"])
+    assert r.returncode == 0, r.stderr
+    assert "the first update runs at LR 0" in r.stderr
+
+
+def test_cli_convert_to_megatron():
+    r = run_cli("convert", "warmup=2000,cosine,min=0.1", "--steps", "100k", "--lr", "3e-4", "--to", "megatron")
+    assert r.returncode == 0, r.stderr
+    assert _shell_argv(r.stdout)[:2] == ["--train-iters", "100000"]
+
+
+def test_cli_convert_inexpressible_exits_3():
+    r = run_cli("convert", "warmup=100(shape=log),cosine", "--steps", "10k", "--lr", "3e-4", "--to", "megatron")
+    assert r.returncode == 3 and "a log warmup" in r.stderr
+
+
+def test_cli_misspelt_flag_exits_2_with_suggestion():
+    r = run_cli("at-step", "10", "--", "--lr 3e-4 --lr-decay-stlye cosine --train-iters 100")
+    assert r.returncode == 2
+    assert "did you mean '--lr-decay-style'?" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_reads_a_flags_file(tmp_path):
+    path = tmp_path / "train.sh"
+    path.write_text(SHELL)
+    r = run_cli("at-step", "100", str(path), "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    assert json.loads(r.stdout)["lr"] == pytest.approx(3e-4)

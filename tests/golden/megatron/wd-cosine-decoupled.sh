@@ -1,0 +1,12 @@
+# lrplan 0.1.0: Megatron-LM schedule flags for flags
+--train-iters 10000 \
+--global-batch-size 8 \
+--lr 0.0003 \
+--min-lr 3e-05 \
+--lr-decay-style cosine \
+--lr-warmup-iters 100 \
+--decoupled-lr 0.001 \
+--decoupled-min-lr 1e-05 \
+--start-weight-decay 0.01 \
+--end-weight-decay 0.1 \
+--weight-decay-incr-style cosine

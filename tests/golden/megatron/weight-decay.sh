@@ -1,0 +1,7 @@
+# lrplan 0.1.0: Megatron-LM schedule flags for warmup=2000,linear,wd=0.1
+# iteration mode: the LR per iteration does not depend on --global-batch-size; set it as usual
+--train-iters 100000 \
+--lr 0.0003 \
+--lr-decay-style linear \
+--lr-warmup-iters 2000 \
+--weight-decay 0.1

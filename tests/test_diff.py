@@ -1,0 +1,201 @@
+"""`lrplan diff`: alignment, the summary figures, exit codes, files.
+
+Expected figures are hand-computed from the schedules' definitions (design.md), never copied from
+lrplan's own output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+import lrplan.diff as D
+from conftest import run_cli
+from lrplan.errors import LrplanError
+from lrplan.frameworks.base import ReadOptions
+from lrplan.ir import ONE, Axis, ConstantBatch, Curve, Level, Schedule, Segment
+from lrplan.sources import load
+
+SPEC = "warmup=2000,cosine,min=0.1"
+
+
+def sched(spec: str, steps: str | None = "100k", lr: float | None = 3e-4) -> Schedule:
+    return load(spec, opts=ReadOptions(steps=steps, lr=lr)).schedule
+
+
+def cosine(k: float, n: int, w: int = 2000, floor: float = 0.1) -> float:
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * (k - w) / (n - w)))
+
+
+def with_blip(n: int, at: int, level: float) -> Schedule:
+    """warmup=2000,cosine,min=0.1 over n steps, except that step ``at`` alone uses ``level``."""
+    warm = Segment("linear", 0.0, 2000.0, Level(0.0), ONE, label="warmup")
+
+    def cos(a, b):
+        return Segment("cosine", float(a), float(b), ONE, Level(0.1), origin=2000.0, span=float(n - 2000))
+
+    blip = Segment("constant", float(at), at + 1.0, Level(level), Level(level), label="blip")
+    return Schedule(Curve((warm, cos(2000, at), blip, cos(at + 1, n))), peak_lr=3e-4, total=float(n))
+
+
+# ---- the library -----------------------------------------------------------------------------
+
+
+def test_a_single_different_step_is_found_in_a_long_run():
+    n, at = 3_000_000, 2_345_678  # past the first chunk: chunks must not hide it
+    a, b = sched(SPEC, str(n)), with_blip(n, at, 0.5)
+    al, r = D.compare(a, b)
+    assert al.unit == "steps" and r.exhaustive and r.compared == n + 1
+    assert r.differing == 1
+    assert r.first_divergence.step_a == r.last_divergence.step_a == r.max_abs.step_a == at
+    assert r.max_abs.a == pytest.approx(3e-4 * cosine(at, n), rel=1e-12)
+    assert r.max_abs.b == pytest.approx(1.5e-4, rel=1e-15)
+    assert r.last_agreement.step_a == n  # after the end both hold 0.1 * peak
+    assert not r.equal
+
+
+def test_equal_schedules_from_two_formats(tmp_path):
+    plan = tmp_path / "plan.json"
+    r = run_cli("convert", SPEC, "--steps", "100k", "--lr", "3e-4", "--to", "json", "-o", str(plan))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("diff", SPEC, str(plan), "--steps", "100k", "--lr", "3e-4", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["equal"] is True and doc["differing"] == 0 and doc["first_divergence"] is None
+    assert doc["compared"] == 100_001 and doc["exhaustive"] is True and doc["axis"] == "steps"
+    assert doc["area_ratio"] == 1.0
+    assert doc["last_agreement"]["step"] == 100_000
+
+
+def test_summary_figures_for_two_known_curves():
+    # A: cosine to 0.1; B: constant then 1-sqrt to 0 over the last 20% (Hägele et al. 2024).
+    al, r = D.compare(sched(SPEC), sched("warmup=2000,constant,1-sqrt=20%"))
+    assert r.first_divergence.step_a == 2001  # the cosine leaves the peak at the step after 2000
+    assert r.last_agreement.step_a == 2000
+    assert r.max_abs.step_a == 80_000  # the cosine at the start of B's cooldown, B still at the peak
+    assert abs(r.max_abs.a - r.max_abs.b) == pytest.approx(3e-4 * (1 - cosine(80_000, 100_000)), rel=1e-12)
+    assert r.max_rel.step_a == 100_000 and r.max_rel_value == 1.0  # B is 0 after its end, A 0.1 * peak
+    warm = sum(k / 2000 for k in range(2000))
+    area_a = warm + sum(cosine(k, 100_000) for k in range(2000, 100_000)) + 0.1
+    area_b = warm + 78_000 + sum(1 - math.sqrt((k - 80_000) / 20_000) for k in range(80_000, 100_000))
+    assert r.area_ratio == pytest.approx(area_a / area_b, rel=1e-9)
+    rows = {p["step"]: p for p in r.key_points}
+    assert rows[79_999]["note"] == "B: last constant step" and rows[80_000]["note"] == "B: 1-sqrt starts"
+    assert rows[50_000]["note"] == "A: 50%; B: 50%"
+    assert rows[50_000]["b"] == pytest.approx(3e-4, rel=1e-15)
+
+
+def test_tolerance_decides():
+    a, b = sched(SPEC), sched(SPEC, lr=3e-4 * (1 + 1e-9))
+    assert not D.compare(a, b)[1].equal
+    assert D.compare(a, b, D.Tolerance(rel=1e-8))[1].equal
+    with pytest.raises(LrplanError, match="--tolerance must be a non-negative number"):
+        D.Tolerance(rel=float("nan"))
+
+
+def test_different_batch_sizes_are_compared_by_tokens():
+    a = sched("warmup=100,cosine,min=0.1,gbs=32,seq=1024", "10k")
+    b = sched("warmup=100,cosine,min=0.1,gbs=64,seq=1024", "10k")
+    al, r = D.compare(a, b)
+    assert al.unit == "tokens"
+    assert al.x_max == 10_000 * 64 * 1024  # B's run is the longer one in tokens
+    # At token 32768 A starts its step 1 (32 x 1024 tokens per step), B is still in its step 0.
+    fd = r.first_divergence
+    assert (fd.x, fd.step_a, fd.step_b) == (32_768.0, 1, 0)
+    assert fd.a == pytest.approx(3e-4 / 100, rel=1e-15) and fd.b == 0.0
+    assert any("compared by tokens consumed" in n for n in r.notes)
+    # Every update start of either run is a point: 20000 of A (+1 after its end) and 10000 of B share 10001.
+    assert r.compared == 20_001 and r.exhaustive
+
+
+def test_same_batch_sizes_stay_on_steps():
+    a = sched("warmup=100,cosine,min=0.1,gbs=32,seq=1024", "10k")
+    al, r = D.compare(a, a)
+    assert al.unit == "steps" and r.equal
+
+
+def test_samples_to_steps_mapping_is_the_inverse_of_positions():
+    ax = Axis("samples", ConstantBatch(48))
+    import numpy as np
+
+    k = np.array([0.0, 1.0, 7.0, 1000.0])
+    x = D._samples_of_steps(ax, k)
+    assert x.tolist() == [0.0, 48.0, 336.0, 48_000.0]
+    assert D._steps_of_samples(ax, x).tolist() == k.tolist()
+    assert D._steps_of_samples(ax, x + 47).tolist() == k.tolist()  # inside the same batch
+
+
+def test_long_runs_are_sampled_but_keep_boundaries(monkeypatch):
+    monkeypatch.setattr(D, "EXHAUSTIVE_LIMIT", 10_000)
+    monkeypatch.setattr(D, "SAMPLED_POINTS", 1_000)
+    n = 100_000
+    a = sched(SPEC, str(n))
+    b = with_blip(n, 50_001, 0.5)  # a phase boundary of B: always among the sampled points
+    al, r = D.compare(a, b)
+    assert not r.exhaustive and r.compared < 2_000
+    assert r.first_divergence.step_a == 50_001 and r.differing == 1
+    assert any("compared" in n_ and "phase boundary" in n_ for n_ in r.notes)
+
+
+def test_multiplier_against_absolute_is_an_error():
+    with pytest.raises(LrplanError, match="multiplier of the peak"):
+        D.compare(sched(SPEC, lr=None), sched(SPEC))
+
+
+def test_no_length_is_an_error():
+    s = Schedule(Curve((Segment("constant", 0.0, None, ONE, ONE),)))
+    with pytest.raises(LrplanError, match="neither schedule says how long it runs"):
+        D.compare(s, s)
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+
+def test_cli_exit_codes_and_text():
+    r = run_cli("diff", SPEC, "warmup=2000,constant,1-sqrt=20%", "--steps", "100k", "--lr", "3e-4")
+    assert r.returncode == 1, r.stderr
+    out = r.stdout.splitlines()
+    assert out[2].startswith("DIFFERENT at 98,000 of 100,001 steps (compared every step 0–100,000")
+    assert out[3].startswith("largest absolute difference: 0.000243191 at step 80000")
+    assert "first divergence: step 2001" in r.stdout and "last agreement: step 2000" in r.stdout
+    assert "difference A − B:" in r.stdout
+    assert all(len(line) <= 100 for line in out)  # COLUMNS=100 in run_cli
+    r = run_cli("diff", SPEC, SPEC, "--steps", "100k", "--no-chart")
+    assert r.returncode == 0 and "EQUAL within tolerance" in r.stdout
+
+
+def test_cli_tolerance_option():
+    args = ("diff", SPEC, SPEC, "--steps", "100k", "--no-chart")
+    r = run_cli(*args[:2], "warmup=2000,cosine,min=0.1000001", *args[3:])
+    assert r.returncode == 1
+    r = run_cli(*args[:2], "warmup=2000,cosine,min=0.1000001", *args[3:], "--tolerance", "1e-5")
+    assert r.returncode == 0, r.stdout
+
+
+def test_cli_bad_input_is_exit_2():
+    r = run_cli("diff", SPEC, "warmup=2000,cosinus", "--steps", "100k")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = run_cli("diff", SPEC, SPEC, "--steps", "100k", "--tolerance", "-1")
+    assert r.returncode == 2 and "--tolerance must be a non-negative number" in r.stderr
+
+
+@pytest.mark.parametrize("suffix,magic", [(".html", b"<!DOCTYPE html>"), (".png", b"\x89PNG")])
+def test_cli_writes_reports(tmp_path, suffix, magic):
+    out = tmp_path / f"d{suffix}"
+    r = run_cli("diff", SPEC, "warmup=2000,constant,1-sqrt=20%", "--steps", "100k", "-o", str(out), "--json")
+    assert r.returncode == 1, r.stderr
+    assert json.loads(r.stdout)["equal"] is False
+    data = out.read_bytes()
+    assert data.startswith(magic)
+    if suffix == ".html":
+        text = data.decode()
+        assert len(data) < 5_000_000
+        assert "<caption>Key points of both</caption>" in text and "B: 1-sqrt starts" in text
+        assert "first divergence: step 2001" in text
+
+
+def test_cli_unknown_suffix(tmp_path):
+    r = run_cli("diff", SPEC, SPEC, "--steps", "100k", "-o", str(tmp_path / "d.jpg"))
+    assert r.returncode == 2 and "use one of .png, .svg, .pdf, .html, .htm" in r.stderr
