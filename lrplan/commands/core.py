@@ -13,11 +13,16 @@ from ..errors import LrplanError
 from . import common
 
 
+# A SOURCE may be a flag string ("--lr 3e-4 --lr-decay-style cosine ..."): click must pass it through
+# as an argument instead of taking it for an unknown option.
+SOURCE_ARGS = {"ignore_unknown_options": True}
+
+
 def register(app: typer.Typer) -> None:
-    app.command(epilog=PLOT_EXAMPLES)(plot)
-    app.command(epilog=TABLE_EXAMPLES)(table)
-    app.command("at-step", epilog=AT_STEP_EXAMPLES)(at_step)
-    app.command(epilog=CONVERT_EXAMPLES)(convert)
+    app.command(epilog=PLOT_EXAMPLES, context_settings=SOURCE_ARGS)(plot)
+    app.command(epilog=TABLE_EXAMPLES, context_settings=SOURCE_ARGS)(table)
+    app.command("at-step", epilog=AT_STEP_EXAMPLES, context_settings=SOURCE_ARGS)(at_step)
+    app.command(epilog=CONVERT_EXAMPLES, context_settings=SOURCE_ARGS)(convert)
 
 
 PLOT_EXAMPLES = """Examples:

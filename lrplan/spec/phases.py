@@ -215,7 +215,9 @@ def end_level(seg: Segment, companion: bool) -> Level:
     end = seg.end
     if end is None:
         return seg.b
-    local = Segment(seg.kind, 0.0, end - seg.start, seg.a, seg.b, seg.params,
-                    origin=None if seg.origin is None else seg.origin - seg.start, span=seg.span)
-    v = curve_value(Curve((local,), "hold"), 1.0, end - seg.start, clamp=not companion)
+    # The value reached at the phase's end, read from the formula itself (an open-ended copy, so
+    # that 'hold' does not replace it with the value at p = 1 when a span differs from the length).
+    local = Segment(seg.kind, 0.0, None, seg.a, seg.b, seg.params,
+                    origin=None if seg.origin is None else seg.origin - seg.start, span=seg.span_value)
+    v = curve_value(Curve((local,), "continue"), 1.0, end - seg.start, clamp=not companion)
     return Level(max(v, 0.0), seg.a.absolute)
