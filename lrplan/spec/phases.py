@@ -169,9 +169,12 @@ def _multistep(args: dict[str, Item], start: float, ctx, ph: Item) -> dict:
     at = args["at"]
     texts = _text(at, ctx).split("|")
     positions = []
+    milestones = []
     for t in texts:
-        positions.append(ctx.quantity(Value(t, at.value.start, at.value.end)))
-    milestones = [p - start for p in positions]
+        # "+N" is an offset from the phase start; plain positions count from the schedule start.
+        rel = t.startswith("+")
+        x = ctx.quantity(Value(t[1:] if rel else t, at.value.start, at.value.end))
+        milestones.append(x if rel else x - start)
     if any(m < 0 for m in milestones) or milestones != sorted(milestones):
         raise ctx.fail("multistep positions must be increasing and not before the phase starts", at.value,
                        hint="positions are counted from the start of the schedule")
@@ -209,15 +212,19 @@ def end_level(seg: Segment, companion: bool) -> Level:
         return seg.b
     if seg.a.absolute != seg.b.absolute and seg.b.value != 0:
         return seg.b  # mixed units: no exact end value without the peak; the next phase says from=
-    from ..evaluate import curve_value
-    from ..ir import Curve
+    from ..ops import math_ops
 
     end = seg.end
     if end is None:
         return seg.b
-    # The value reached at the phase's end, read from the formula itself (an open-ended copy, so
-    # that 'hold' does not replace it with the value at p = 1 when a span differs from the length).
-    local = Segment(seg.kind, 0.0, None, seg.a, seg.b, seg.params,
-                    origin=None if seg.origin is None else seg.origin - seg.start, span=seg.span_value)
-    v = curve_value(Curve((local,), "continue"), 1.0, end - seg.start, clamp=not companion)
+    # The value reached at the phase's end: the formula at p = min(1, (end - origin) / span), so a
+    # truncated curve (span longer than the phase) hands on the value it reached, and a shifted one
+    # (torchtitan's (k + 1) / W warmup) hands on its target, never an overshoot.
+    from ..shapes import SHAPES
+
+    tau = min(end - seg.tau0, seg.span_value)
+    v = float(SHAPES[seg.kind].formula(seg.a.value, seg.b.value, float(tau), seg.span_value, dict(seg.params),
+                                       math_ops))
+    if not companion:
+        v = max(v, 0.0)
     return Level(max(v, 0.0), seg.a.absolute)

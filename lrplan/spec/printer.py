@@ -118,7 +118,7 @@ def _segment(seg: Segment, current: Level, min_level: Level, zero: Level, compan
     if seg.kind == "multistep":
         ms, gs = params["milestones"], params["gammas"]
         if ms:
-            args.append("at=" + "|".join(num(_exact_sum(seg.start, m)) for m in ms))
+            args.append("at=" + "|".join(_milestone(seg.start, m) for m in ms))
             args.append("gamma=" + ("|".join(num(g) for g in gs) if len(set(gs)) > 1 else num(gs[0])))
     if seg.origin is not None:
         shift = seg.start - seg.origin
@@ -152,15 +152,15 @@ def _length(start: float, end: float) -> float:
     raise ValueError(f"cannot print a segment from {start!r} to {end!r} exactly")
 
 
-def _exact_sum(start: float, m: float) -> float:
-    """A position P with P - start == m exactly (the parser stores milestones as P - start)."""
+def _milestone(start: float, m: float) -> str:
+    """An absolute position P with P - start == m exactly, else the offset form "+m"."""
     P = start + m
     for _ in range(8):
         got = P - start
         if got == m:
-            return P
+            return num(P)
         P = math.nextafter(P, math.inf if got < m else -math.inf)
-    raise ValueError(f"cannot print milestone {m!r} after {start!r} exactly")
+    return "+" + num(m)
 
 
 def _axis_items(s: Schedule) -> list[str]:
