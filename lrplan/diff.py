@@ -21,7 +21,7 @@ from typing import Callable
 from .errors import LrplanError
 from .ir import Axis, Schedule
 
-EXHAUSTIVE_LIMIT = 20_000_000
+EXHAUSTIVE_LIMIT = 20_000_001  # a 20M-step run and the step after its end
 CHUNK = 2_000_000
 SAMPLED_POINTS = 4_000_000
 REL_TOL, ABS_TOL = 1e-12, 1e-18  # design.md's exactness contract
@@ -268,6 +268,8 @@ class _Tracker:
         self.max_abs = self.max_rel = None  # (value, Where)
         self.first_div = self.last_div = self.last_agree = None
         self.area_a = self.area_b = 0.0
+        # Off-by-one detector (steps axis): does every differing step of one equal the other's step before?
+        self.lags = {"B": al.unit == "steps", "A": al.unit == "steps"}
 
     def where(self, x, a, b, i) -> Where:
         xi = float(x[i])
@@ -300,6 +302,19 @@ class _Tracker:
             self.last_agree = self.where(x, a, b, int(near[-1]))
         self.area_a += float(np.dot(a, w))
         self.area_b += float(np.dot(b, w))
+        if far.size and any(self.lags.values()):
+            self._check_lag(x[far], a[far], b[far])
+
+    def _check_lag(self, x, a, b) -> None:
+        import numpy as np
+
+        prev = np.maximum(x - 1, 0)
+        for tag, mine, other in (("B", b, self.al.lr_a), ("A", a, self.al.lr_b)):
+            if self.lags[tag]:
+                before = other(prev)
+                scale = np.maximum(np.abs(mine), np.abs(before))
+                ok = (x > 0) & (np.abs(mine - before) <= np.maximum(self.tol.rel * scale, self.tol.abs))
+                self.lags[tag] = bool(ok.all())
 
 
 def compare(a: Schedule, b: Schedule, tol: Tolerance = Tolerance()) -> tuple[Alignment, DiffResult]:
@@ -312,8 +327,12 @@ def compare(a: Schedule, b: Schedule, tol: Tolerance = Tolerance()) -> tuple[Ali
     else:
         exhaustive = _token_points(al) <= EXHAUSTIVE_LIMIT
     notes = list(al.notes)
+    for tag, other in (("B", "A"), ("A", "B")):
+        if tr.differing and tr.lags[tag]:
+            notes.append(f"{tag} lags {other} by one step: at every step where they differ, {tag} uses the LR "
+                         f"{other} uses one step earlier (an off-by-one in step counting)")
     if not exhaustive:
-        notes.append(f"the run is longer than {EXHAUSTIVE_LIMIT:,} points: compared {tr.compared:,} of them "
+        notes.append(f"the run has more than {EXHAUSTIVE_LIMIT:,} points: compared {tr.compared:,} of them "
                      "(an even grid plus every phase boundary and key point of both); the area ratio is "
                      "estimated from that grid")
     return al, DiffResult(al.unit, al.x_max, tr.compared, exhaustive, tol, tr.differing, tr.max_abs[1],
@@ -374,13 +393,13 @@ def _at(r: DiffResult, wh: Where | None) -> str:
 
 
 def summary_lines(r: DiffResult, label_a: str, label_b: str) -> list[str]:
-    what = "every" if r.exhaustive else "a sample of"
     unit = {"steps": "step", "samples": "sample position", "tokens": "token position"}[r.unit]
     verdict = ("EQUAL within tolerance" if r.equal else
                f"DIFFERENT at {r.differing:,} of {r.compared:,} {unit}s")
     ratio = "n/a (B is all zero)" if r.area_ratio is None else f"{r.area_ratio:.6g}"
     lines = [f"A: {label_a}", f"B: {label_b}",
-             f"{verdict} (compared {what} {unit} 0–{r.x_max:,}; tolerance rel {r.tolerance.rel:g}, "
+             f"{verdict} (compared {'every ' + unit if r.exhaustive else 'a sample of the ' + unit + 's'} "
+             f"0–{r.x_max:,}; tolerance rel {r.tolerance.rel:g}, "
              f"abs {r.tolerance.abs:g})",
              f"largest absolute difference: {abs(r.max_abs.a - r.max_abs.b):.6g} at {_at(r, r.max_abs)}",
              f"largest relative difference: {r.max_rel_value:.6g} at {_at(r, r.max_rel)}",

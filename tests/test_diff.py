@@ -87,6 +87,21 @@ def test_summary_figures_for_two_known_curves():
     assert rows[50_000]["b"] == pytest.approx(3e-4, rel=1e-15)
 
 
+def test_a_one_step_lag_is_named():
+    # B counts its warmup one step late, as DeepSpeed's engine does: B(k) = A(k - 1) during warmup.
+    a = sched(SPEC, "10k")
+    late = Segment("linear", 0.0, 2000.0, Level(0.0), ONE, origin=1.0, label="warmup")
+    b = Schedule(Curve((late,) + a.lr.segments[1:]), peak_lr=3e-4, total=10_000.0)
+    _, r = D.compare(a, b)
+    assert r.differing == 1999 and r.first_divergence.step_a == 1 and r.last_divergence.step_a == 1999
+    assert r.first_divergence.b == 0.0 and r.last_divergence.b == pytest.approx(3e-4 * 1998 / 2000, rel=1e-15)
+    assert any(n.startswith("B lags A by one step") for n in r.notes)
+    _, r = D.compare(b, a)
+    assert any(n.startswith("A lags B by one step") for n in r.notes)
+    _, r = D.compare(sched(SPEC, "10k"), with_blip(10_000, 5000, 0.5))
+    assert not any("lags" in n for n in r.notes)
+
+
 def test_tolerance_decides():
     a, b = sched(SPEC), sched(SPEC, lr=3e-4 * (1 + 1e-9))
     assert not D.compare(a, b)[1].equal
@@ -199,3 +214,26 @@ def test_cli_writes_reports(tmp_path, suffix, magic):
 def test_cli_unknown_suffix(tmp_path):
     r = run_cli("diff", SPEC, SPEC, "--steps", "100k", "-o", str(tmp_path / "d.jpg"))
     assert r.returncode == 2 and "use one of .png, .svg, .pdf, .html, .htm" in r.stderr
+
+
+# ---- properties ------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+specs = st.builds(
+    lambda w, shape, floor: f"warmup={w},{shape}" + (f",min={floor}" if shape != "constant" else ""),
+    st.integers(1, 3000), st.sampled_from(["cosine", "linear", "constant", "poly(power=2)"]),
+    st.sampled_from([0, 0.05, 0.1, 0.3]),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(specs, st.integers(5_000, 50_000))
+def test_a_schedule_equals_itself_and_a_scaled_copy_differs_from_its_first_nonzero_step(spec, n):
+    a = sched(spec, str(n))
+    al, r = D.compare(a, sched(spec, str(n)))
+    assert r.equal and r.area_ratio == 1.0 and r.compared == n + 1
+    _, r = D.compare(a, sched(spec, str(n), lr=3e-4 * (1 + 1e-9)))
+    assert not r.equal and r.first_divergence.step_a == 1  # step 0 of a warmup from 0 is 0 in both
+    assert r.max_rel_value == pytest.approx(1e-9 / (1 + 1e-9), rel=1e-6)

@@ -60,39 +60,38 @@ def browse(exe: str, page, tmp_path, *extra: str) -> subprocess.CompletedProcess
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=tmp_path)
 
 
-def js_report(exe: str, page, tmp_path) -> dict:
-    """Errors and plotly SVG count of ``page``, from an instrumented copy."""
+def open_page(exe: str, page, tmp_path) -> tuple[dict, object, str]:
+    """Load an instrumented copy of ``page`` once: (JS report, screenshot path, Chromium's log)."""
     html = page.read_text(encoding="utf-8")
     probe = page.with_name("instrumented-" + page.name)
     head = html.index("<head>") + len("<head>")
     end = html.rindex("</body>")
     probe.write_text(html[:head] + COLLECT + html[head:end] + REPORT + html[end:], encoding="utf-8")
-    r = browse(exe, probe, tmp_path, "--dump-dom")
+    shot = tmp_path / (page.stem + ".png")
+    r = browse(exe, probe, tmp_path, "--dump-dom", f"--screenshot={shot}", "--enable-logging=stderr", "--v=0")
     found = re.search(r'<pre id="lrplan-js-report">(.*?)</pre>', r.stdout, re.S)
     assert found, f"the page never finished loading; chromium said: {r.stderr[-2000:]}"
-    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
-                      .replace("&gt;", ">"))
+    text = found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return json.loads(text), shot, r.stderr
 
 
 def colour_pixels(png, colour, box) -> int:
+    import numpy as np
     from PIL import Image
 
-    img = Image.open(png).convert("RGB").crop(box)
-    tol = 40
-    return sum(1 for px in img.getdata() if all(abs(c - t) <= tol for c, t in zip(px, colour)))
+    img = np.asarray(Image.open(png).convert("RGB").crop(box), dtype=int)
+    return int(np.all(np.abs(img - np.array(colour)) <= 40, axis=-1).sum())
 
 
 def check_page(exe: str, page, tmp_path, colours) -> None:
-    shot = tmp_path / (page.stem + ".png")
-    r = browse(exe, page, tmp_path, f"--screenshot={shot}", "--enable-logging=stderr", "--v=0")
-    assert shot.exists(), f"no screenshot; chromium said: {r.stderr[-2000:]}"
-    assert "Uncaught" not in r.stderr, r.stderr[-2000:]
+    report, shot, log = open_page(exe, page, tmp_path)
+    assert report["errors"] == []
+    assert "Uncaught" not in log, log[-2000:]
+    assert report["svg"] >= 2  # plotly drew its SVG layers
+    assert shot.exists(), f"no screenshot; chromium said: {log[-2000:]}"
     box = (60, 100, 960, 700)  # the plot area of a 1000x700 window, below the title
     for colour in colours:
         assert colour_pixels(shot, colour, box) > 300, f"no line of colour {colour} rendered in {page.name}"
-    report = js_report(exe, page, tmp_path)
-    assert report["errors"] == []
-    assert report["svg"] >= 2  # plotly drew its SVG layers
 
 
 def test_plot_report_renders_without_errors(chromium, tmp_path):
@@ -121,6 +120,8 @@ def test_the_error_collector_catches_errors(chromium, tmp_path):
     page = tmp_path / "probe.html"
     page.write_text("<!DOCTYPE html><html><head></head><body><script>throw new Error('lrplan-probe');</script>"
                     "</body></html>", encoding="utf-8")
-    report = js_report(chromium, page, tmp_path)
+    report, shot, log = open_page(chromium, page, tmp_path)
     assert any("lrplan-probe" in e for e in report["errors"])
+    assert "Uncaught Error: lrplan-probe" in log
     assert report["svg"] == 0
+    assert colour_pixels(shot, BLUE, (0, 0, 1000, 700)) == 0  # and the pixel check sees a blank page

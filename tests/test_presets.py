@@ -102,11 +102,10 @@ def _megatron_lrs(sched_cls, steps, gbs, **kw):
 
     s = sched_cls(_Opt(), init_lr=0.0, start_wd=0.1, end_wd=0.1, wd_incr_steps=1, wd_incr_style="constant",
                   **kw)
-    groups = kw.pop("_groups", None)
     out = []
     for k in steps:
         s.num_steps = int(k) * gbs  # Megatron counts samples: the LR of iteration k sees k * GBS
-        out.append(s.get_lr(groups or {}))
+        out.append(s.get_lr({}))
     return np.array(out)
 
 

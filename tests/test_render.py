@@ -46,6 +46,21 @@ def test_decimate_keeps_exact_values_at_phase_boundaries(n):
     assert len(x) <= 4 * 2000 + 8
 
 
+def test_decimate_keeps_boundaries_under_a_batch_ramp():
+    # On a samples axis with Megatron's ramp-up, boundaries land on steps computed from the batch schedule.
+    from lrplan.evaluate import lr
+
+    s = load("warmup=64000,cosine,min=0.1,gbs=64,rampup=16:16:96000,axis=samples,total=6.4M",
+             opts=ReadOptions()).schedule
+    bounds = sample.boundary_steps(s)
+    assert len(bounds) == 4
+    x, y = sample.decimate(s, bounds[-1], buckets=100)
+    got = dict(zip(x.tolist(), y.tolist()))
+    exact = lr(s, np.array(bounds, dtype=float))
+    assert [got[float(b)] for b in bounds] == exact.tolist()
+    assert got[float(bounds[1])] == 1.0 and got[float(bounds[0])] < 1.0  # the first cosine step is the peak
+
+
 def test_decimate_keeps_every_step_of_short_runs():
     x, y = sample.decimate(sched(steps="4000"), 4000)
     assert x.tolist() == list(range(4001))

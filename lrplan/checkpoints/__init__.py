@@ -64,11 +64,15 @@ def load_checkpoint(path: Path, opts: ReadOptions = ReadOptions()) -> Loaded:
 
 def compare(info) -> dict:
     """Stored LR of the next update against the recomputed one, with likely causes on a mismatch."""
+    from .readers import BAD_VALUE, bad_value
     from .rules import at
 
     if info.loaded is None or info.stored_lr is None:
         return {"stored": info.stored_lr, "recomputed": None, "match": None, "causes": []}
-    value = at(info.loaded, info)
+    try:
+        value = at(info.loaded, info)
+    except BAD_VALUE as e:
+        raise bad_value(info.path, e) from None
     ok = math.isclose(value, info.stored_lr, rel_tol=REL_TOL, abs_tol=1e-18)
     causes = []
     if not ok:
@@ -79,7 +83,7 @@ def compare(info) -> dict:
 def _causes(info) -> list[str]:
     from ..evaluate import lr_at
 
-    out = [n for n in info.notes if "skipped" in n or "stepped a different" in n]
+    out = [n for n in info.notes if any(w in n for w in ("skipped", "stepped a different", "double-stepped"))]
     s = info.loaded.schedule
     for d, why in ((-1, "the scheduler is one step behind (stepped before the optimizer, or a skipped update)"),
                    (1, "the scheduler is one step ahead (stepped twice, e.g. an extra step() after load)")):

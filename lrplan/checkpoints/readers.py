@@ -11,6 +11,7 @@ the next update (transformers 5.23 trainer.py); torch ``last_epoch`` = updates d
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from ..errors import CheckpointError, LrplanError
@@ -38,8 +39,13 @@ def _json(path: Path) -> dict:
     return d
 
 
+MAX_STEP = 10**13  # lrplan evaluates steps up to 1e13
+
+
 def _int(v) -> int | None:
-    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v == int(v) else None
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v != int(v):
+        return None
+    return int(v) if abs(v) <= MAX_STEP else None
 
 
 def _relabel(ld: Loaded, label: str, notes: list[str] = ()) -> Loaded:
@@ -77,8 +83,24 @@ def read_megatron(found: Found, opts: ReadOptions, config: str | None) -> Info:
     sched = st.get("opt_param_scheduler") or st.get("lr_scheduler")  # v2.x AnnealingLR key
     args = plain_fields(st.get("args"))
     it = _int(st.get("iteration", st.get("total_iters")))
-    info = Info("megatron", found.layout, found.path, {}, it or 0)
-    info.position["iteration"] = it
+    info = Info("megatron", found.layout, found.path, {"iteration": it}, it or 0)
+    _megatron_position(info, st, args, sched)
+    info.state.update(args=args, opt_param_scheduler=sched if isinstance(sched, dict) else None)
+    if not args:
+        info.missing.append("args (the run's flags): pass --config with the run's flags file")
+        if config:
+            from ..sources import load
+
+            info.loaded = load(config, fmt="megatron", opts=opts)
+    else:
+        from ..frameworks.megatron import from_args
+
+        info.loaded = _relabel(from_args(args, opts, label=f"{found.path} args"), str(found.path))
+    _megatron_step(info)
+    return info
+
+
+def _megatron_position(info: Info, st: dict, args: dict, sched) -> None:
     for k in ("consumed_train_samples", "skipped_train_samples"):
         if k in args:
             info.position[k] = args[k]
@@ -95,20 +117,7 @@ def read_megatron(found: Found, opts: ReadOptions, config: str | None) -> Info:
                             "consumed_train_samples and the scheduler restarts unless loaded")
         c = args.get("consumed_train_samples")
         info.position_x = float(c) if isinstance(c, (int, float)) else None
-    info.state = {"args": args, "opt_param_scheduler": sched if isinstance(sched, dict) else None,
-                  "param_groups": (inner or {}).get("param_groups") if isinstance(inner, dict) else None}
-    if not args:
-        info.missing.append("args (the run's flags): pass --config with the run's flags file")
-        if config:
-            from ..sources import load
-
-            info.loaded = load(config, fmt="megatron", opts=opts)
-    else:
-        from ..frameworks.megatron import from_args
-
-        info.loaded = _relabel(from_args(args, opts, label=f"{found.path} args"), str(found.path))
-    _megatron_step(info)
-    return info
+    info.state["param_groups"] = (inner or {}).get("param_groups") if isinstance(inner, dict) else None
 
 
 def _megatron_step(info: Info) -> None:
@@ -121,9 +130,13 @@ def _megatron_step(info: Info) -> None:
     if k == int(k):
         info.next_step = int(k)
     c = info.position.get("consumed_train_samples")
+    seq = info.state["args"].get("seq_length")
+    if isinstance(c, (int, float)) and isinstance(seq, int):
+        info.position["consumed_train_tokens"] = c * seq
     if isinstance(c, (int, float)) and info.position_x is not None and c != info.position_x:
-        info.notes.append(f"the scheduler is at {info.position_x:g} samples but {c:g} samples were consumed:"
-                          " skipped iterations do not advance the scheduler")
+        why = ("double-stepped: the position was added twice (an extra step() after load_state_dict)"
+               if c and info.position_x == 2 * c else "skipped iterations do not advance the scheduler")
+        info.notes.append(f"the scheduler is at {info.position_x:g} samples but {c:g} samples were consumed: {why}")
 
 
 # ---- DeepSpeed ----------------------------------------------------------------------------------------
@@ -294,10 +307,25 @@ READERS = {"megatron": read_megatron, "deepspeed": read_deepspeed, "hf": read_hf
            "torchtitan": read_torchtitan, "lightning": read_lightning, "torch": read_torch}
 
 
+# A checkpoint's fields are untrusted data of any type: a value the readers cannot use (a string where a
+# number belongs, NaN, a list...) must end in a CheckpointError, never a crash.
+BAD_VALUE = (TypeError, ValueError, OverflowError, KeyError, IndexError, AttributeError, ZeroDivisionError)
+
+
 def read(found: Found, opts: ReadOptions, config: str | None = None) -> Info:
     try:
-        return READERS[found.framework](found, opts, config)
+        info = READERS[found.framework](found, opts, config)
     except RecursionError:
         raise CheckpointError(f"{found.path}: the checkpoint metadata is nested too deeply") from None
     except LrplanError:
         raise
+    except BAD_VALUE as e:
+        raise bad_value(found.path, e) from None
+    if not 0 <= info.next_step <= MAX_STEP:
+        raise CheckpointError(f"{found.path}: the saved position {info.next_step} is out of range")
+    return info
+
+
+def bad_value(path, e: Exception) -> CheckpointError:
+    return CheckpointError(f"{path}: the checkpoint holds a value lrplan cannot use ({type(e).__name__}: "
+                           f"{str(e)[:120]})", hint="the checkpoint may be damaged; pass --config with the run's config")

@@ -61,9 +61,12 @@ def report(step: str, path: Path, *, opts: ReadOptions, plan: str | None, config
            "missing": info.missing}
     if info.loaded.step_name:
         out["framework_step"] = info.loaded.step_name(k)
-    out["resume"] = [_outcome(o, info, k) for o in outcomes(info, new, opts)]
+    results = outcomes(info, new, opts)
+    out["resume"] = [_outcome(o, info, k) for o in results]
     if new is not None:
-        out["plan"] = _plan(info, new)
+        # HF/torch/Lightning: load_state_dict keeps the old base LR, so the run follows the outcome's curve
+        follows = results[0].schedule if info.framework in ("hf", "torch", "lightning") and results else None
+        out["plan"] = _plan(info, follows or new)
     return out
 
 
@@ -71,7 +74,7 @@ def _outcome(o, info, k: int) -> dict:
     from ..evaluate import lr_at
 
     d = {"how": o.how, "first_lr": o.first_lr, "error": o.error, "note": o.note}
-    if o.schedule is not None and o.first_lr is not None and "restart" in o.note:
+    if o.schedule is not None and o.first_lr is not None and o.restart:
         d["lr_at_step"] = lr_at(o.schedule.schedule, max(0, k - info.next_step))
     elif o.schedule is not None and o.first_lr is not None:
         d["lr_at_step"] = lr_at(o.schedule.schedule, k)
@@ -97,7 +100,12 @@ def _plan(info, new) -> dict:
 
 
 def at_step_report(step: str, path: Path, *, opts, plan: str | None, config: str | None, as_json: bool) -> int:
-    out = report(step, path, opts=opts, plan=plan, config=config)
+    from .readers import BAD_VALUE, bad_value
+
+    try:
+        out = report(step, path, opts=opts, plan=plan, config=config)
+    except BAD_VALUE as e:
+        raise bad_value(path, e) from None
     if as_json:
         print(json.dumps(out, default=str))
     else:

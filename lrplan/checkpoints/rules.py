@@ -31,6 +31,7 @@ class Outcome:
     schedule: Loaded | None = None  # the curve the resumed run follows (None: the checkpoint's)
     error: str | None = None  # what the framework raises
     note: str = ""
+    restart: bool = False  # the scheduler restarts at 0 on resume: update next_step + j uses schedule(j)
 
 
 def at(ld: Loaded, info: Info, k: int | None = None) -> float:
@@ -115,7 +116,7 @@ def _megatron(info: Info, new: Loaded | None, opts: ReadOptions) -> list[Outcome
     fresh = new if new is not None else old
     out.append(Outcome("--no-load-optim / --finetune", lr_at(fresh.schedule, 0), fresh,
                        note="the scheduler is not loaded: warmup and decay restart from 0 while the iteration "
-                            "counter continues"))
+                            "counter continues", restart=True))
     return out
 
 

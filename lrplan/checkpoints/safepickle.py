@@ -15,7 +15,9 @@ from __future__ import annotations
 import collections
 import io
 import pickle
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -180,7 +182,8 @@ def load_file(path: Path):
 def _open_zip(f, what: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, OverflowError, KeyError,
+            UnicodeDecodeError, struct.error) as e:  # zipfile raises all of these on damaged headers
         raise CheckpointError(f"{what} is a damaged zip archive ({e})", hint="the file may be truncated") from None
 
 
@@ -198,7 +201,8 @@ def _load_zip(zf: zipfile.ZipFile, what: str):
         byteorder = zf.read(prefix + "byteorder")[:16] if prefix + "byteorder" in zf.namelist() else b"little"
         with zf.open(info) as member:
             data = member.read(MAX_PICKLE_BYTES + 1)  # bounded even if the declared size lies (zip bomb)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, OverflowError, KeyError,
+            UnicodeDecodeError, struct.error, zlib.error) as e:
         raise CheckpointError(f"{what}: cannot read {names[0]} ({e})", hint="the file may be truncated") from None
     if len(data) > MAX_PICKLE_BYTES:
         raise CheckpointError(f"{what}: {names[0]} expands past {MAX_PICKLE_BYTES} bytes", hint="a zip bomb?")

@@ -84,22 +84,31 @@ def _segments(cls: str, st: dict, base: float) -> list[Segment]:
     if cls == "LinearLR":
         n = _num(st, "total_iters", cls)
         a, b = _num(st, "start_factor", cls), _num(st, "end_factor", cls)
-        return _then_hold(Segment("linear", 0, n, Level(a), Level(b), label="linear"), Level(b))
+        return _then_hold(n, lambda: Segment("linear", 0, n, Level(a), Level(b), label="linear"), Level(b), Level(a))
     if cls == "PolynomialLR":
         n = _num(st, "total_iters", cls)
-        return _then_hold(Segment("poly", 0, n, Level(1.0), Level(0.0), params=(("power", _num(st, "power", cls)),),
-                                  label="poly"), Level(0.0))
+        power = _num(st, "power", cls)
+        return _then_hold(n, lambda: Segment("poly", 0, n, Level(1.0), Level(0.0), params=(("power", power),),
+                                             label="poly"), Level(0.0), Level(1.0))
     if cls == "ConstantLR":
         n = _num(st, "total_iters", cls)
-        return _then_hold(Segment("constant", 0, n, Level(_num(st, "factor", cls)), label="constant"), Level(1.0))
+        factor = _num(st, "factor", cls)
+        return _then_hold(n, lambda: Segment("constant", 0, n, Level(factor), label="constant"), Level(1.0),
+                          Level(factor))
     raise CheckpointError(f"a {cls} state cannot be turned into a schedule: {NEEDS_PLAN.get(cls, 'unsupported')}",
                           hint="pass --plan SOURCE with the schedule the run used")
 
 
-def _then_hold(seg: Segment, level: Level) -> list[Segment]:
-    if seg.end is None or seg.end <= 0:
-        return [Segment("constant", 0, None, level, label="hold")]
-    return [seg, Segment("constant", seg.end, None, level, label="hold")]
+def _then_hold(n: float, first, level: Level, at_zero: Level) -> list[Segment]:
+    """``first()`` on [0, n), then ``level`` for ever.
+
+    total_iters=0 is a quirk of the recursive forms (torch 2.13 lr_scheduler.py): the epoch-0 branch
+    applies the start factor and the "end" branch never fires, so ``at_zero`` holds for ever
+    (ConstantLR: factor, LinearLR: start_factor, PolynomialLR: the base LR).
+    """
+    if n <= 0:
+        return [Segment("constant", 0, None, at_zero, label="hold")]
+    return [first(), Segment("constant", n, None, level, label="hold")]
 
 
 def _multistep(st: dict) -> Segment:
@@ -110,6 +119,8 @@ def _multistep(st: dict) -> Segment:
         raise CheckpointError("MultiStepLR milestones are not readable")
     g = _num(st, "gamma", "MultiStepLR")
     ms = sorted(counts)
+    if not ms:  # no milestones: the base LR for ever
+        return Segment("constant", 0, None, Level(1.0), label="constant")
     return Segment("multistep", 0, None, Level(1.0), params=(("milestones", tuple(float(m) for m in ms)),
                                                              ("gammas", tuple(g ** counts[m] for m in ms))),
                    label="multistep")

@@ -178,7 +178,8 @@ class _Ctx:
 
     def optimizer_lr(self, why: str) -> float:
         opt = self.config.get("optimizer")
-        lr = opt.get("params", {}).get("lr") if isinstance(opt, dict) and isinstance(opt.get("params"), dict) else None
+        params = opt.get("params") if isinstance(opt, dict) else None
+        lr = params.get("lr") if isinstance(params, dict) else None
         if lr == "auto" or lr is None:
             if self.opts.lr is None:
                 said = "is \"auto\"" if lr == "auto" else "is not set (a client optimizer?)"
@@ -364,7 +365,8 @@ def _build_one_cycle(ctx: _Ctx, v: dict):
     p = {"s1": s1, "s2": s2, "m1": m1, "m2": m2, "min_lr": v["cycle_min_lr"], "max_lr": v["cycle_max_lr"],
          "every": float(every) if every else 1.0, "lr_rate": v["decay_lr_rate"], "mom_rate": v["decay_mom_rate"],
          # math.isclose(x, 0) with its default tolerances is x == 0 (deepspeed lr_schedules.py OneCycle).
-         "skip_lr_decay": every == 0 or v["decay_lr_rate"] == 0, "skip_mom_decay": every == 0 or v["decay_mom_rate"] == 0,
+         "skip_lr_decay": every == 0 or v["decay_lr_rate"] == 0,
+         "skip_mom_decay": every == 0 or v["decay_mom_rate"] == 0,
          "momentum": momentum, "min_mom": v["cycle_min_mom"], "max_mom": v["cycle_max_mom"]}
     return curves.one_cycle(p)
 

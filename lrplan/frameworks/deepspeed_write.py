@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 
-from ..errors import InexpressibleError
+from ..errors import InexpressibleError, LrplanError
 from ..ir import Schedule, Segment
 from .base import ReadOptions, WriteOptions, Written
 
@@ -29,12 +29,11 @@ VARIANTS = (None, "json", "python")
 
 def write(schedule: Schedule, opts: WriteOptions) -> Written:
     if opts.variant not in VARIANTS:
-        raise InexpressibleError(f"unknown --variant {opts.variant!r} for deepspeed", hint="use json or python")
+        raise LrplanError(f"unknown --variant {opts.variant!r} for deepspeed", hint="use json or python")
     if opts.variant == "python":
         return _python(schedule, opts)
     _check_companions(schedule)
-    config, why = nearest(schedule)
-    dev = deviation(schedule, config)
+    config, why, dev = _best(schedule)
     exact = dev is None
     if not exact and not opts.approx:
         size, step = dev
@@ -50,6 +49,20 @@ def write(schedule: Schedule, opts: WriteOptions) -> Written:
               " (optimizer.type AdamW is a placeholder: DeepSpeed ignores optimizer.params without a type; keep"
               " yours); the top-level \"_comment\" is ignored by DeepSpeed's config loader"]
     return Written(text, tuple(notes), None if exact else dev)
+
+
+def _best(schedule: Schedule) -> tuple[dict, str, tuple[float, int] | None]:
+    """The first exact candidate config, else the one with the smallest deviation."""
+    found = nearest(schedule)
+    options = found if isinstance(found, list) else [found]
+    scored = []
+    for config, why in options:
+        dev = deviation(schedule, config)
+        if dev is None:
+            return config, why, None
+        scored.append((dev[0], config, why, dev))
+    _, config, why, dev = min(scored, key=lambda t: t[0])
+    return config, why, dev
 
 
 def _check_companions(schedule: Schedule) -> None:
@@ -75,8 +88,8 @@ def _level(seg_level, peak: float) -> float:
     return seg_level.resolve(peak)
 
 
-def nearest(schedule: Schedule) -> tuple[dict, str]:
-    """The DeepSpeed config closest to ``schedule`` and why it may not be exact."""
+def nearest(schedule: Schedule):
+    """The DeepSpeed config(s) closest to ``schedule``, each with why it may not be exact."""
     peak = schedule.peak
     segs = list(schedule.lr.segments)
     lag = len(segs) > 1 and segs[0].kind == "constant" and segs[0].end == 1.0
@@ -85,50 +98,48 @@ def nearest(schedule: Schedule) -> tuple[dict, str]:
     kinds = [s.kind for s in body]
     if "cyclic" in kinds:
         return _one_cycle(schedule, body), why
-    if lag and len(body) > 2 and body[0].label == "cycle":
-        return _one_cycle_stairs(schedule, body), why
+    if lag and len(body) > 1 and body[0].label == "cycle":
+        return _one_cycle_stairs(schedule, body)
     if body[0].kind == "linear" and body[0].end is None and len(body) == 1:
         return _range_test(body[0], peak), why
     if len(segs) > 2 and all(s.kind == "constant" for s in segs):
         return _range_stairs(schedule), why
-    warm, rest = (body[0], body[1:]) if body[0].kind in ("log", "linear") and _rising(body[0], peak) else (None, body)
-    w = int(warm.end - warm.start) if warm is not None else 1
-    wtype = "log" if warm is not None and warm.kind == "log" else "linear"
-    lo = _level(warm.a, peak) if warm else _level(body[0].a, peak)
-    hi = _level(warm.b, peak) if warm else lo
+    return _warmup_family(schedule, body, lag, why)
+
+
+def _warmup_family(schedule: Schedule, body: list[Segment], lag: bool, why: str):
+    """WarmupLR / WarmupDecayLR / WarmupCosineLR: a log or linear warmup, then a tail, a line or a cosine."""
+    peak, total = schedule.peak, schedule.total
+    warm = body[0] if body[0].kind in ("log", "linear") and _rising(body[0], peak) else None
+    rest = body[1:] if warm is not None else body
+    w = int(warm.end - warm.start) if warm is not None else 1  # no warmup: W = 1 (W' = 2) from lo to lo
+    lo = _level((warm or body[0]).a, peak)
+    hi = _level(warm.b, peak) if warm is not None else lo
+    common = {"warmup_num_steps": w, "warmup_type": "log" if warm is not None and warm.kind == "log" else "linear"}
+    absolute = dict(common, warmup_min_lr=lo, warmup_max_lr=hi)
     decay = next((s for s in rest if s.kind != "constant" or s.label == "decay"), None)
-    if decay is not None and rest and rest[0] is not decay:
+    if decay is not None and rest[0] is not decay:
         why = "a constant phase between warmup and decay (WSD) has no DeepSpeed class"
-    total = schedule.total
     if decay is None:
-        return _config("WarmupLR", hi, {"warmup_min_lr": lo, "warmup_max_lr": hi, "warmup_num_steps": w,
-                                        "warmup_type": wtype}, total), why
+        return _config("WarmupLR", hi, absolute, total), why
     if decay.kind == "constant":
         # total_num_steps <= W' (+1 for cosine): the first post-warmup step is already at the floor.
-        floor = _level(decay.a, peak)
-        if floor == lo or warm is None:
-            return _config("WarmupDecayLR", hi, {"total_num_steps": w, "warmup_min_lr": lo, "warmup_max_lr": hi,
-                                                 "warmup_num_steps": w, "warmup_type": wtype}, total), why
-        return _config("WarmupCosineLR", hi, {
-            "total_num_steps": w, "warmup_num_steps": w, "warmup_type": wtype,
-            "warmup_min_ratio": _ratio(warm.a, hi, peak), "cos_min_ratio": _ratio(decay.a, hi, peak)}, total), why
+        if warm is None:
+            return _config("WarmupDecayLR", hi, dict(absolute, total_num_steps=w), total), why
+        return [(_config("WarmupCosineLR", hi, dict(common, total_num_steps=w, warmup_min_ratio=_ratio(
+            warm.a, hi, peak), cos_min_ratio=_ratio(decay.a, hi, peak)), total), why),
+                (_config("WarmupDecayLR", hi, dict(absolute, total_num_steps=w), total), why)]
     if decay.kind == "cosine":
         t = decay.tau0 + decay.span_value if lag else (decay.end or total or decay.start + decay.span_value)
-        a = _level(decay.a, peak)
-        base = a if a > 0 else peak
-        wmr = _ratio(warm.a if warm else body[0].a, base, peak)
-        return _config("WarmupCosineLR", base, {
-            "total_num_steps": _int(t), "warmup_num_steps": w, "warmup_type": wtype,
-            "warmup_min_ratio": wmr, "cos_min_ratio": _ratio(decay.b, base, peak)}, total), why
+        base = _level(decay.a, peak) or peak
+        return _config("WarmupCosineLR", base, dict(common, total_num_steps=_int(t), warmup_min_ratio=_ratio(
+            (warm or body[0]).a, base, peak), cos_min_ratio=_ratio(decay.b, base, peak)), total), why
     if decay.kind != "linear":
         why = f"a {decay.kind} decay has no DeepSpeed class (WarmupDecayLR is linear, WarmupCosineLR cosine)"
+    elif _level(decay.b, peak) != lo:
+        why = f"WarmupDecayLR decays back to warmup_min_lr ({lo:g}), this schedule to {_level(decay.b, peak):g}"
     end = decay.end if decay.end is not None else decay.start + decay.span_value
-    floor = _level(decay.b, peak)
-    if floor != lo:
-        why = (f"WarmupDecayLR decays back to warmup_min_lr ({lo:g}), this schedule to {floor:g}")
-    return _config("WarmupDecayLR", hi, {"total_num_steps": _int(end - (1 if lag else 0)), "warmup_min_lr": lo,
-                                         "warmup_max_lr": hi, "warmup_num_steps": w, "warmup_type": wtype},
-                   total), why
+    return _config("WarmupDecayLR", hi, dict(absolute, total_num_steps=_int(end - (1 if lag else 0))), total), why
 
 
 def _ratio(level, base: float, peak: float) -> float:
@@ -147,8 +158,11 @@ def _int(x: float):
 
 
 def _config(kind: str, base_lr: float, params: dict, total) -> dict:
-    params = {k: (_int(v) if k.endswith("_steps") else float(v) if isinstance(v, float) else v)
-              for k, v in params.items()}
+    from .deepspeed import PARAMS
+
+    order = list(PARAMS[kind])  # the constructor's own argument order (lr_schedules.py)
+    params = {k: (_int(params[k]) if k.endswith("_steps") else float(params[k]) if isinstance(params[k], float)
+                  else params[k]) for k in sorted(params, key=order.index)}
     # DeepSpeed reads optimizer.params only when optimizer.type is set (config.py get_optimizer_params).
     cfg = {"optimizer": {"type": "AdamW", "params": {"lr": float(base_lr)}},
            "scheduler": {"type": kind, "params": params}}
@@ -170,34 +184,52 @@ def _one_cycle(schedule: Schedule, body: list[Segment]) -> dict:
     return _config("OneCycle", max(params["cycle_max_lr"], params["cycle_min_lr"]), params, schedule.total)
 
 
-def _one_cycle_stairs(schedule: Schedule, body: list[Segment]) -> dict:
-    """A staircase OneCycle as the reader lays it out: constant stairs over k = 1 .. L, then the decay."""
+def _one_cycle_stairs(schedule: Schedule, body: list[Segment]) -> list[tuple[dict, str]]:
+    """A staircase OneCycle as the reader lays it out: constant runs over k = 1 .. L, then the decay.
+
+    Scale 1 (the max) is reached at t = k = s1 exactly, and scale 0 at k = L. Each half is either a
+    staircase (as many stairs as runs) or continuous (count 0); the candidates cover both.
+    """
     peak = schedule.peak
     stairs = [s for s in body if s.label == "cycle"]
     levels = [_level(s.a, peak) for s in stairs]
     top = max(range(len(levels)), key=levels.__getitem__)
-    s1 = stairs[top].start  # scale 1 is reached at t = k = s1 exactly
-    total = stairs[-1].end - 1
+    s1, total = stairs[top].start, stairs[-1].end - 1
     params = {"cycle_min_lr": _level(schedule.lr.segments[0].a, peak), "cycle_max_lr": levels[top],
-              "cycle_first_step_size": _int(s1), "cycle_second_step_size": _int(total - s1),
-              "cycle_first_stair_count": top, "cycle_second_stair_count": len(stairs) - 1 - top}
+              "cycle_first_step_size": _int(s1), "cycle_second_step_size": _int(total - s1)}
     dec = body[len(stairs)] if len(body) > len(stairs) else None
     if dec is not None and dec.kind == "inverse-time" and dec.param("rate") > 0:
         params.update(decay_lr_rate=dec.param("rate"), decay_step_size=_int(dec.param("every")))
-    params.update(_momentum_params(schedule, params.get("decay_step_size")))
-    return _config("OneCycle", max(params["cycle_max_lr"], params["cycle_min_lr"]), params, schedule.total)
+    params.update(_momentum_params(schedule, params.get("decay_step_size"), at_max=total))
+    why = "a OneCycle staircase that lrplan could not match to stair counts"
+    base = max(params["cycle_max_lr"], params["cycle_min_lr"])
+    lo = params["cycle_min_lr"]
+    first = {top, 0, _stair_count(levels[:top + 1], lo, levels[top])}
+    second = {len(stairs) - 1 - top, 0, _stair_count(levels[top:], lo, levels[top])}
+    return [(_config("OneCycle", base, dict(params, cycle_first_stair_count=m1, cycle_second_stair_count=m2),
+                     schedule.total), why)
+            for m1 in sorted(first, reverse=True) for m2 in sorted(second, reverse=True) if m1 or m2]
 
 
-def _momentum_params(schedule: Schedule, every) -> dict:
+def _stair_count(levels: list[float], lo: float, hi: float) -> int:
+    """Stairs per half from the level spacing: scales are i / m, so the smallest step is 1 / m."""
+    if hi == lo:
+        return 0
+    scales = sorted({(v - lo) / (hi - lo) for v in levels} | {0.0, 1.0})
+    steps = [b - a for a, b in zip(scales, scales[1:]) if b - a > 1e-9]
+    return int(round(1.0 / min(steps))) if steps else 0
+
+
+def _momentum_params(schedule: Schedule, every, *, at_max: float | None = None) -> dict:
+    from ..evaluate import curve_value
+
     mom = schedule.momentum
-    if mom is None:
+    if mom is None or len(mom.segments) < 3:
         return {"cycle_momentum": False}
     cyc = next((s for s in mom.segments if s.kind == "cyclic"), None)
-    if cyc is None and len(mom.segments) > 2:
-        cyc = mom.segments[1]  # a staircase: the first stair is at max_mom (scale 0)
-    if cyc is None:
-        return {"cycle_momentum": False}
-    out = {"cycle_momentum": True, "cycle_min_mom": mom.segments[0].a.value, "cycle_max_mom": cyc.a.value}
+    # max_mom: the cyclic piece's start level, or (stairs) the value at k = L where the scale is 0.
+    top = cyc.a.value if cyc is not None else curve_value(mom, 1.0, at_max or 1.0, clamp=False)
+    out = {"cycle_momentum": True, "cycle_min_mom": mom.segments[0].a.value, "cycle_max_mom": top}
     tail = mom.segments[-1]
     if tail.kind == "linear" and tail.end is None:
         # The reader writes max_mom * (1 + rate * d / every) as a line to 2a (or 0) over every / |rate|.
@@ -240,7 +272,6 @@ def deviation(schedule: Schedule, config: dict) -> tuple[float, int] | None:
     """None when the config reproduces ``schedule`` at every step; else (largest |diff|, its step)."""
     import numpy as np
 
-    from ..errors import LrplanError
     from ..evaluate import companion_values, lr
 
     try:

@@ -74,7 +74,13 @@ def parse_flags(text: str) -> dict:
 
 
 def parse_mapping(text: str) -> dict | None:
-    import yaml  # JSON is read by the YAML parser too
+    if text.lstrip().startswith("{"):
+        try:  # JSON first: YAML 1.1 would read 1e-06 (no dot) as a string
+            data = json.loads(text)
+            return data if isinstance(data, dict) else None
+        except json.JSONDecodeError:
+            pass
+    import yaml
 
     try:
         data = yaml.safe_load(text)
@@ -116,12 +122,16 @@ def _number(fields: dict, name: str, kind):
     v = fields[name]
     if isinstance(v, str):  # flags; YAML 1.1 reads 2e-5 (no dot) as a string
         try:
-            v = kind(float(v)) if kind is int and v.strip().lstrip("+-").replace(".", "", 1).isdigit() else kind(v)
+            v = float(v)
         except ValueError:
             raise LrplanError(f"{name} must be a number, got {v!r}", where=name) from None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise LrplanError(f"{name} must be a finite number, got {v!r}", where=name)
-    return v
+    if kind is int:
+        if v != int(v):
+            raise LrplanError(f"{name} must be a whole number, got {v!r}", where=name)
+        return int(v)
+    return float(v)
 
 
 def _kwargs(v) -> dict:

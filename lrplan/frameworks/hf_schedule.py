@@ -38,6 +38,11 @@ WSD_SHAPES = {"linear": "linear", "cosine": "cosine", "1-sqrt": "1-sqrt"}  # HF 
 
 def _num(kw: dict, name: str, default, *, where: str, positive: bool = False, allow_none: bool = False):
     v = kw.get(name, default)
+    if isinstance(v, str):  # YAML 1.1 reads 1e-7 (no dot) as a string
+        try:
+            v = float(v)
+        except ValueError:
+            pass
     if v is None and allow_none:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):

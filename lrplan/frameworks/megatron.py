@@ -116,7 +116,8 @@ def read(text: str, path, opts: ReadOptions) -> Loaded:
     args, notes = parse_flags(text)
     if not args:
         where = str(path) if path else "the source"
-        raise LrplanError(f"no Megatron schedule flags in {where}", hint="expected flags like --lr 3e-4 --train-iters N")
+        raise LrplanError(f"no Megatron schedule flags in {where}",
+                          hint="expected flags like --lr 3e-4 --train-iters N")
     label = str(path) if path else _short(text)
     ld = from_args(args, opts, label=label)
     return Loaded(ld.schedule, ld.format, ld.label, tuple(notes) + ld.notes, ld.step_name, ld.raw)

@@ -89,7 +89,8 @@ def parse_step_schedule(text: str, seq_length: int | None) -> list[tuple[int, in
         raise fail("step_batch_size_schedule", "the first threshold must be 0")
     for (t0, _), (t1, _) in zip(out, out[1:]):
         if t1 <= t0:
-            raise fail("step_batch_size_schedule", f"thresholds must be strictly increasing (in samples), got {t0} then {t1}")
+            raise fail("step_batch_size_schedule",
+                       f"thresholds must be strictly increasing (in samples), got {t0} then {t1}")
     if any(bs <= 0 for _, bs in out):
         raise fail("step_batch_size_schedule", "batch sizes must be positive")
     return out

@@ -17,9 +17,9 @@ import math
 import shlex
 from dataclasses import dataclass
 
-from ..errors import InexpressibleError
+from ..errors import InexpressibleError, LrplanError
 from ..evaluate import companion_values, lr
-from ..ir import ConstantBatch, RampupBatch, Schedule, StepBatch
+from ..ir import ConstantBatch, RampupBatch, Schedule
 from .base import ReadOptions, Written
 from .megatron_tables import FLAG_OF_DEST, SHAPE_WSD
 
@@ -292,7 +292,7 @@ def nearest(s: Schedule, t: Target) -> tuple[dict, float, int]:
         try:
             args = _unit_args(base | opt, t) | _batch_args(s, t)
             dev, at, _ = deviation(s.with_(weight_decay=None, groups=()), args, t)
-        except Exception:  # a candidate Megatron itself would reject: skip it
+        except LrplanError:  # a candidate Megatron itself would reject: skip it
             continue
         if best is None or dev < best[1]:
             best = (args, dev, at)
@@ -363,7 +363,8 @@ def write(s: Schedule, opts) -> Written:
         raise InexpressibleError("a momentum schedule", hint="Megatron never schedules momentum or Adam betas")
     notes: list[str] = []
     t, args, dev = _solve(s, opts, notes)
-    comments = ["lrplan " + (opts.version or "") + ": Megatron-LM schedule flags for " + (opts.source_label or "a schedule")]
+    source = opts.source_label or "a schedule"
+    comments = ["lrplan " + (opts.version or "") + ": Megatron-LM schedule flags for " + source]
     if t.iteration_mode and s.axis.batch is None:
         comments.append("iteration mode: the LR per iteration does not depend on --global-batch-size; set it as usual")
     if s.peak_lr is None:

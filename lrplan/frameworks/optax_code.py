@@ -284,7 +284,7 @@ def write(schedule: Schedule, opts) -> Written:
         raise InexpressibleError("optax has no exact built-in schedule for this curve",
                                  hint="drop --variant builtin: the default falls back to an exact jax.numpy function")
     body = builtin_code(*found) if found is not None else function_code(schedule)
-    text = "\n".join([*header(opts, "optax"), *body, "", *USAGE]) + "\n"
+    text = "\n".join([*header(opts, "optax"), *body, "", "", *USAGE]) + "\n"
     approx = any(n.startswith("--approx") for n in notes)
     return Written(text, tuple(notes), (0.0, 0) if approx else None)
 

@@ -198,8 +198,13 @@ def match_wsd(schedule: Schedule) -> tuple[int, int, int, str, float]:
         why = "a schedule without a whole number of total steps"
     T = int(s.total or 0)
     W = 0
+    head = segs[0] if segs else None
+    if not why and head.kind == "linear" and head.a == ZERO and head.end is not None and head.tau0 == 0:
+        why = "a k/W warmup (torchtitan warms up with (k+1)/W, a linear phase with shift=1)"
     if not why and segs and _is(segs[0], "linear", 0.0, -1.0) and segs[0].b == ONE and segs[0].span is None:
         W = int(segs.pop(0).end)
+    if not why and len(segs) > 2:
+        why = f"{len(segs)} phases after the warmup (torchtitan has a stable phase and a decay)"
     dec = segs[-1] if len(segs) == 2 else None
     if not why and dec is not None:
         f = dec.b.value if not dec.b.absolute else dec.b.value / s.peak
@@ -251,7 +256,7 @@ def _nearest(schedule: Schedule) -> tuple[int, int, int, str, float]:
     first, last = segs[0], segs[-1]
     W = int(first.end) if len(segs) > 1 and first.end and first.b.value > first.a.value else 0
     W = min(W, T)
-    dec = last if len(segs) > 1 or W == 0 else None
+    dec = last if (len(segs) > 1 or W == 0) and last.kind != "constant" else None
     kind = {"poly": "linear", "linear": "linear", "1-sqrt": "sqrt"}.get(dec.kind, "cosine") if dec else "linear"
     D = min(T - W, int(round(T - dec.start))) if dec else 0
     b = dec.b if dec else ONE
@@ -265,11 +270,17 @@ def write(schedule: Schedule, opts) -> Written:
     try:
         T, W, D, dtype, f = match_wsd(schedule)
     except InexpressibleError:
-        if not opts.approx or schedule.axis.unit != "steps":
+        if schedule.axis.unit != "steps" or schedule.weight_decay or schedule.momentum or schedule.groups:
             raise
         T, W, D, dtype, f = _nearest(schedule)
-        deviation = _deviation(schedule, job_config(T, W, D, dtype, f, schedule.peak_lr), T)
-        notes.append("--approx: nearest torchtitan schedule (warmup, decay shape/length, floor)")
+        worst, at, exact = _deviation(schedule, job_config(T, W, D, dtype, f, schedule.peak_lr), T)
+        deviation = (worst, at)
+        if not exact:
+            if not opts.approx:
+                raise
+            notes.append("--approx: nearest torchtitan schedule (warmup, decay shape/length, floor)")
+        else:
+            deviation = None  # a different IR for the same curve over the run (e.g. a plain constant)
     if schedule.peak_lr is None:
         notes.append("no peak LR: [optimizer] lr is left to your config (torchtitan default 8e-4)")
     import tomli_w
@@ -280,16 +291,19 @@ def write(schedule: Schedule, opts) -> Written:
     return Written(head + "\n" + body, tuple(notes), deviation)
 
 
-def _deviation(schedule: Schedule, config: dict, T: int) -> tuple[float, int]:
+def _deviation(schedule: Schedule, config: dict, T: int) -> tuple[float, int, bool]:
+    """Largest |difference| over the run, its step, and whether every step is within the contract."""
     import numpy as np
 
     from ..evaluate import lr
 
     theirs = from_job_config(config, ReadOptions(lr=schedule.peak)).schedule
     k = np.arange(T)
-    diff = np.abs(lr(schedule, k) - lr(theirs, k))
+    ours, other = lr(schedule, k), lr(theirs, k)
+    diff = np.abs(ours - other)
     i = int(np.argmax(diff))
-    return float(diff[i]), i
+    exact = bool(np.all(diff <= np.maximum(1e-12 * np.abs(other), 1e-18)))
+    return float(diff[i]), i, exact
 
 
 FORMAT = Format("torchtitan", "torchtitan job TOML [lr_scheduler] / --lr_scheduler.* flags", detect=detect,

@@ -37,6 +37,7 @@ class Panel:
     log_y: bool = False
     vlines: list = field(default_factory=list)  # (x, text, kind, color) kind "phase"/"mark"; color: Line.color
     zero_line: bool = False
+    value_name: str = "LR"  # what hover calls the y value
 
 
 @dataclass
@@ -221,7 +222,7 @@ def diff_page(al, result, labels: tuple[str, str], *, html: bool = False) -> Pag
     if result.first_divergence is not None:
         vlines.append((result.first_divergence.x, "first divergence", "mark", None))
     overlay = Panel(lr_axis_label([al.a, al.b]), lines, vlines=merge_vlines(vlines))
-    difference = Panel("A − B", [diff_line], vlines=merge_vlines(vlines), zero_line=True)
+    difference = Panel("A − B", [diff_line], vlines=merge_vlines(vlines), zero_line=True, value_name="A − B")
     head, rows = key_point_table(result)
     summary = summary_lines(result, *labels)
     title = "A and B are equal" if result.equal else "A and B differ"

@@ -19,7 +19,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
 main { max-width: 1180px; margin: 0 auto; padding: 12px 20px 32px; }
 h1 { font-size: 1.25rem; margin: 8px 0 2px; word-break: break-all; }
 div.sub { margin: 0 0 6px; color: #444; font-size: 0.85rem; line-height: 1.35; word-break: break-all; }
-section.tables { display: flex; flex-wrap: wrap; gap: 18px; margin-top: 12px; }
+section.tables { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 18px; margin-top: 12px; }
 table { border-collapse: collapse; font-size: 0.82rem; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; word-break: break-all; }
 th, td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left; white-space: nowrap; }
@@ -88,7 +88,7 @@ def _figure(page: Page):
                         row_heights=heights)
     shown: set[str] = set()
     for row, panel in enumerate(page.panels, start=1):
-        _add_panel(fig, panel, row, shown)
+        _add_panel(fig, panel, row, shown, page.x_label)
     fig.update_layout(height=sum(heights) + 90, margin={"l": 70, "r": 20, "t": 30, "b": 50},
                       template="plotly_white", hovermode="closest",
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0})
@@ -96,20 +96,21 @@ def _figure(page: Page):
     return fig
 
 
-def _add_panel(fig, panel: Panel, row: int, shown: set[str]) -> None:
+def _add_panel(fig, panel: Panel, row: int, shown: set[str], x_label: str) -> None:
     import plotly.graph_objects as go
 
+    y_name = html.escape(panel.value_name)
     for line in panel.lines:
         color = PALETTE[line.color % len(PALETTE)]
         name = html.escape(line.label)
         if len(line.phases) > MAX_PHASE_TRACES:
-            _add_line_with_text(fig, line, name, color, row, shown)
+            _add_line_with_text(fig, line, name, color, row, shown, x_label)
             continue
         for phase, i0, i1 in line.phases:
             # Carry the next phase's first point so the polyline stays connected across a boundary.
             j1 = min(i1 + 2, len(line.x))
-            hover = (f"<b>{name}</b><br>step %{{x:,.0f}}<br>LR %{{y:.6g}}<br>phase {html.escape(phase)}"
-                     "<extra></extra>")
+            hover = (f"<b>{name}</b><br>{x_label} %{{x:,.0f}}<br>{y_name} %{{y:.6g}}<br>"
+                     f"phase {html.escape(phase)}<extra></extra>")
             fig.add_trace(go.Scatter(x=line.x[i0:j1], y=line.y[i0:j1], mode="lines", name=name,
                                      legendgroup=name, showlegend=name not in shown, hovertemplate=hover,
                                      line={"color": color, "width": 2}), row=row, col=1)
@@ -136,7 +137,8 @@ def _add_panel(fig, panel: Panel, row: int, shown: set[str]) -> None:
         fig.add_vline(x=x, line=style, row=row, col=1, **label)
 
 
-def _add_line_with_text(fig, line: Line, name: str, color: str, row: int, shown: set[str]) -> None:
+def _add_line_with_text(fig, line: Line, name: str, color: str, row: int, shown: set[str],
+                        x_label: str) -> None:
     """One trace for a line with many phases: the phase of each point travels as its text."""
     import numpy as np
     import plotly.graph_objects as go
@@ -144,7 +146,7 @@ def _add_line_with_text(fig, line: Line, name: str, color: str, row: int, shown:
     text = np.empty(len(line.x), dtype=object)
     for phase, i0, i1 in line.phases:
         text[i0 : i1 + 1] = phase
-    hover = f"<b>{name}</b><br>step %{{x:,.0f}}<br>LR %{{y:.6g}}<br>phase %{{text}}<extra></extra>"
+    hover = f"<b>{name}</b><br>{x_label} %{{x:,.0f}}<br>LR %{{y:.6g}}<br>phase %{{text}}<extra></extra>"
     fig.add_trace(go.Scatter(x=line.x, y=line.y, text=text.tolist(), mode="lines", name=name, legendgroup=name,
                              showlegend=name not in shown, hovertemplate=hover,
                              line={"color": color, "width": 2}), row=row, col=1)
@@ -155,9 +157,11 @@ def _table(t: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
     rows = []
     shown_rows = t.rows if len(t.rows) <= MAX_TABLE_ROWS else t.rows[: MAX_TABLE_ROWS - 1]
+    # A column is right-aligned when every filled cell of it is a number (so "25%" notes stay left).
+    numeric = [all(_numeric(r[i]) for r in t.rows if i < len(r) and r[i]) for i in range(len(t.header))]
     for r in shown_rows:
-        cells = "".join(f'<td class="num">{html.escape(c)}</td>' if _numeric(c) else f"<td>{html.escape(c)}</td>"
-                        for c in r)
+        cells = "".join(f'<td class="num">{html.escape(c)}</td>' if i < len(numeric) and numeric[i]
+                        else f"<td>{html.escape(c)}</td>" for i, c in enumerate(r))
         rows.append(f"<tr>{cells}</tr>")
     if len(shown_rows) < len(t.rows):
         more = len(t.rows) - len(shown_rows)

@@ -30,7 +30,7 @@ def _curve(info, n: int):
     return lr(info.loaded.schedule, np.arange(n))
 
 
-@pytest.mark.parametrize("layout", ["legacy", "dist", "dist/iter_0000010",
+@pytest.mark.parametrize("layout", ["legacy", "torch_dist", "torch_dist/iter_0000010",
                                     "legacy/iter_0000010/mp_rank_00/model_optim_rng.pt"])
 def test_megatron_layouts(layout):
     info = read_info(FIX / "megatron" / layout)
@@ -52,7 +52,7 @@ def test_megatron_dcp_common_state_layout(tmp_path):
     import torch
     import torch.distributed.checkpoint as dcp
 
-    common = torch.load(FIX / "megatron/dist/iter_0000010/common.pt", weights_only=False)
+    common = torch.load(FIX / "megatron/torch_dist/iter_0000010/common.pt", weights_only=False)
     buf = io.BytesIO()
     torch.save([common], buf)
     d = tmp_path / "iter_0000010"
@@ -220,3 +220,76 @@ def test_at_step_units(step, expected_k):
     assert out["step"] == expected_k
     exp = _expected("megatron")
     assert out["lr"] == pytest.approx((exp["lr_used"] + exp["lr_used_after_save_uninterrupted"])[12], rel=1e-12)
+
+
+def _rewrite(src: Path, dst: Path, change) -> None:
+    """Copy a torch.save file with its pickled dict changed (plain pickle inside a torch zip)."""
+    import pickle
+    import zipfile
+
+    from lrplan.checkpoints import safepickle
+
+    state = safepickle.plain(safepickle.load_file(src))
+    change(state)
+    with zipfile.ZipFile(dst, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps(state, protocol=2))
+
+
+def test_mismatch_one_step_off_is_a_warning_with_cause(tmp_path):
+    f = tmp_path / "sched.pt"
+    _rewrite(FIX / "torch" / "CosineAnnealingLR.pt", f, lambda st: st.update(last_epoch=6))
+    r = run_cli("inspect", str(f), "--json")
+    assert r.returncode == 5, r.stderr
+    check = json.loads(r.stdout)["check"]
+    assert check["match"] is False and any("behind" in c for c in check["causes"])
+    r = run_cli("inspect", str(f))
+    assert "warning: stored LR" in r.stdout and "likely:" in r.stdout
+
+
+def test_megatron_double_stepped_scheduler(tmp_path):
+    d = tmp_path / "iter_0000010" / "mp_rank_00"
+    d.mkdir(parents=True)
+
+    def double(st):
+        st["opt_param_scheduler"]["num_steps"] = 160  # load_state_dict then step(num_steps) again
+
+    _rewrite(MEGATRON_FILE, d / "model_optim_rng.pt", double)
+    r = run_cli("inspect", str(tmp_path / "iter_0000010"), "--json")
+    assert r.returncode == 5, r.stderr
+    out = json.loads(r.stdout)
+    assert any("double-stepped" in n for n in out["notes"])
+    assert any("double-stepped" in c for c in out["check"]["causes"])
+
+
+MEGATRON_FILE = FIX / "megatron/legacy/iter_0000010/mp_rank_00/model_optim_rng.pt"
+
+
+def test_megatron_torch_dcp_flattened_layout(tmp_path):
+    """--ckpt-format torch_dcp: DCP flattens the dict, each scheduler field is its own bytes entry."""
+    require("torch")
+    import torch
+    import torch.distributed.checkpoint as dcp
+
+    st = torch.load(MEGATRON_FILE, weights_only=False)
+    d = tmp_path / "iter_0000010"
+    dcp.save({"args": st["args"], "iteration": 10, "checkpoint_version": 3.0,
+              "opt_param_scheduler": st["opt_param_scheduler"]}, checkpoint_id=str(d), no_dist=True)
+    (tmp_path / "latest_checkpointed_iteration.txt").write_text("10\n")
+    info = read_info(tmp_path)
+    assert info.framework == "megatron" and info.next_step == 10
+    assert info.position["opt_param_scheduler.num_steps"] == 80
+    exp = _expected("megatron")
+    assert_lr_close(_curve(info, 10), exp["lr_used"])
+
+
+def test_legacy_non_zip_torch_file(tmp_path):
+    """torch.save(..., _use_new_zipfile_serialization=False): magic, protocol, sys_info, then the object."""
+    require("torch")
+    import torch
+
+    st = torch.load(MEGATRON_FILE, weights_only=False)
+    d = tmp_path / "iter_0000010" / "mp_rank_00"
+    d.mkdir(parents=True)
+    torch.save(st, d / "model_optim_rng.pt", _use_new_zipfile_serialization=False)
+    info = read_info(tmp_path / "iter_0000010")
+    assert info.next_step == 10 and compare(info)["match"]

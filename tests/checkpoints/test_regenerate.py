@@ -23,7 +23,7 @@ CASES = {  # script -> (module it needs, [(fixture subdir, path inside it to rea
     "make_torch_checkpoints.py": ("torch", [("torch", "SequentialLR.pt", {}), ("lightning", "last.ckpt", {}),
                                             ("torchtitan", "", {"config": "job.toml"})]),
     "make_hf_checkpoint.py": ("transformers", [("hf", "", {})]),
-    "make_megatron_checkpoint.py": ("megatron.core", [("megatron", "legacy", {}), ("megatron", "dist", {})]),
+    "make_megatron_checkpoint.py": ("megatron.core", [("megatron", "legacy", {}), ("megatron", "torch_dist", {})]),
     "make_deepspeed_checkpoint.py": ("deepspeed", [("deepspeed", "", {})]),
 }
 

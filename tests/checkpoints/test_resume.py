@@ -181,3 +181,38 @@ def test_at_step_cli_plan_and_json(tmp_path):
     assert "fails: AssertionError" in r.stdout and "--override-opt_param-scheduler" in r.stdout
     j = json.loads(run_cli("at-step", "20", str(MEGATRON), "--json").stdout)
     assert j["step"] == 20 and j["next_step"] == 10
+
+
+@pytest.mark.framework
+@pytest.mark.slow
+def test_hf_resume_with_a_changed_plan_matches_the_real_trainer(tmp_path):
+    """Resume the fixture's checkpoint-3 with a new learning_rate and max_steps in a real Trainer."""
+    require("transformers")
+    import shutil
+    import subprocess
+    import sys
+
+    plan = {"learning_rate": 2e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 10}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    shutil.copytree(FIX / "hf" / "checkpoint-3", tmp_path / "run" / "checkpoint-3")
+    code = f"""
+import json, os, sys
+sys.path.insert(0, {str(FIX.parent)!r})
+import make_hf_checkpoint as m
+from pathlib import Path
+os.chdir({str(tmp_path)!r})
+used = []
+t = m._trainer(Path("run"), used)
+t.args.learning_rate, t.args.max_steps = {plan['learning_rate']!r}, {plan['max_steps']!r}
+t.train(resume_from_checkpoint="run/checkpoint-3")
+print(json.dumps(used))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env=dict(__import__("os").environ, HF_HUB_OFFLINE="1"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    real = json.loads(r.stdout.strip().splitlines()[-1])  # LRs of updates 3..9
+    out = report("3", FIX / "hf" / "checkpoint-3", opts=ReadOptions(), plan=str(tmp_path / "plan.json"), config=None)
+    assert out["resume"][0]["first_lr"] == real[0]
+    follows = [p for p in out["plan"]["curve"]]
+    for p in follows[1:]:
+        assert p["lr"] == pytest.approx(real[p["step"] - 3], rel=1e-12, abs=1e-18), p

@@ -200,10 +200,52 @@ def test_deep_nesting_and_shared_blowup():
 def test_no_torch_import_on_checkpoint_paths():
     code = ("import sys\nfrom pathlib import Path\nfrom lrplan.checkpoints import read_info, compare\n"
             f"F = Path({str(FIX)!r})\n"
-            "for p in ['megatron/legacy', 'megatron/dist', 'deepspeed', 'hf', 'lightning/last.ckpt',"
+            "for p in ['megatron/legacy', 'megatron/torch_dist', 'deepspeed', 'hf', 'lightning/last.ckpt',"
             " 'torch/SequentialLR.pt']:\n    compare(read_info(F / p))\n"
             "read_info(F / 'torchtitan', config=str(F / 'torchtitan/job.toml'))\n"
             "bad = [m for m in ('torch', 'transformers', 'deepspeed', 'megatron') if m in sys.modules]\n"
             "assert not bad, bad\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def _typed(src: Path, dst: Path, path: tuple, value) -> None:
+    state = safepickle.plain(safepickle.load_file(src))
+    o = state
+    for k in path[:-1]:
+        o = o[k]
+    o[path[-1]] = value
+    dst.write_bytes(_torch_zip(pickle.dumps(state, protocol=2)))
+
+
+MEGA = FIX / "megatron/legacy/iter_0000010/mp_rank_00/model_optim_rng.pt"
+TYPED = [  # fields of unexpected type or value, as a damaged or crafted checkpoint may hold
+    (MEGA, ("args", "lr"), "x"), (MEGA, ("args", "global_batch_size"), [1, 2]),
+    (MEGA, ("opt_param_scheduler", "num_steps"), float("inf")), (MEGA, ("args", "lr_warmup_iters"), {}),
+    (MEGA, ("iteration",), 10**30),
+    (FIX / "torch/MultiStepLR.pt", ("milestones",), [[1], 2]), (FIX / "torch/SequentialLR.pt", ("_schedulers",), None),
+    (FIX / "torch/CosineAnnealingLR.pt", ("T_max",), None), (FIX / "torch/CosineAnnealingLR.pt", ("last_epoch",), 2 ** 60),
+    (FIX / "deepspeed/global_step6/mp_rank_00_model_states.pt", ("lr_scheduler", "last_batch_iteration"), float("nan")),
+    (FIX / "deepspeed/global_step6/mp_rank_00_model_states.pt", ("ds_config", "scheduler"), [1]),
+]
+
+
+@pytest.mark.parametrize("src,path,value", TYPED, ids=[f"{s.stem}:{'.'.join(map(str, p))}" for s, p, _ in TYPED])
+def test_fields_of_unexpected_type_are_clear_errors(src, path, value, tmp_path):
+    from lrplan.checkpoints.resume import at_step_report
+    from lrplan.errors import LrplanError
+    from lrplan.frameworks.base import ReadOptions
+
+    f = tmp_path / src.name
+    _typed(src, f, path, value)
+    try:
+        at_step_report("7", f, opts=ReadOptions(), plan=None, config=None, as_json=True)
+    except LrplanError:
+        pass
+
+
+def test_typed_corruption_through_cli(tmp_path):
+    f = tmp_path / "model_optim_rng.pt"
+    _typed(MEGA, f, ("args", "lr"), "x")
+    r = run_cli("inspect", str(f))
+    assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr

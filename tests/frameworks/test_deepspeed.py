@@ -138,8 +138,20 @@ def test_step_name_notes_and_raw():
     assert set(loaded.raw["_defaults_applied"]) == {
         "scheduler.params.warmup_min_lr", "scheduler.params.warmup_max_lr", "scheduler.params.warmup_num_steps",
         "scheduler.params.warmup_type", "scheduler.params.last_batch_iteration"}
-    cosine = ds.from_config(cfg("WarmupCosineLR", {"total_num_steps": 100}), ReadOptions())
+    cosine = ds.from_config(cfg("WarmupCosineLR", {"total_num_steps": 2000}), ReadOptions())
     assert any("constructor value 0.0" in n for n in cosine.notes)
+
+
+def test_no_scheduler_section_is_constant_optimizer_lr():
+    loaded = ds.from_config({"optimizer": {"type": "AdamW", "params": {"lr": PEAK}}, "train_batch_size": 8},
+                            ReadOptions(steps="1000"))
+    assert_lr_close(lr(loaded.schedule, np.arange(1000)), np.full(1000, PEAK))
+    assert any("no scheduler section" in n for n in loaded.notes)
+
+
+def test_warmup_lr_default_max_is_the_optimizer_lr_note():
+    loaded = ds.from_config(CASES["warmup-default-max"], ReadOptions())
+    assert any(n.startswith("warmup_max_lr defaulted to optimizer.params.lr") for n in loaded.notes)
 
 
 @pytest.mark.parametrize("text,score", [
@@ -265,7 +277,8 @@ def test_approx_emits_nearest_with_true_deviation(golden):
     assert size == pytest.approx(diff.max(), rel=1e-9) and step == int(np.argmax(diff))
 
 
-@pytest.mark.parametrize("spec", ["warmup=2000,cosine,min=0.1", "warmup=500,stable=5000,cosine,min=0", "warmup=500,linear,min=0.1"])
+@pytest.mark.parametrize("spec", ["warmup=2000,cosine,min=0.1", "warmup=500,stable=5000,cosine,min=0",
+                                  "warmup=500,linear,min=0.1"])
 def test_python_variant_is_exact(spec, golden):
     torch = require("torch")
     schedule = parse_spec(spec, steps="12000", lr=PEAK)
@@ -376,10 +389,14 @@ def ds_configs(draw):
         s1 = draw(st.integers(1, 500))
         p = {"cycle_min_lr": lr_ / 10, "cycle_max_lr": lr_, "cycle_first_step_size": s1,
              "cycle_second_step_size": draw(st.integers(1, 500)),
-             "decay_lr_rate": draw(st.sampled_from([0.0, 0.5])), "decay_step_size": draw(st.integers(0, 100))}
+             "decay_lr_rate": draw(st.sampled_from([0.0, 0.5])), "decay_step_size": draw(st.integers(0, 100)),
+             "decay_mom_rate": draw(st.sampled_from([0.0, 0.01])),
+             "cycle_first_stair_count": draw(st.sampled_from([0, 0, 3])),
+             "cycle_second_stair_count": draw(st.sampled_from([None, 2]))}
     else:
         p = {"lr_range_test_min_lr": lr_ / 100, "lr_range_test_step_size": draw(st.integers(1, 300)),
-             "lr_range_test_step_rate": draw(st.sampled_from([0.5, 1.0, 2.0]))}
+             "lr_range_test_step_rate": draw(st.sampled_from([0.5, 1.0, 2.0])),
+             "lr_range_test_staircase": draw(st.booleans())}
     return cfg(kind, p, lr_)
 
 

@@ -378,6 +378,10 @@ WRITE_CASES = {  # spec, --steps, extra flags the user adds (the writer leaves G
     "no-warmup-cosine": ("cosine,min=0.1", "10k", " --global-batch-size 2"),
     "samples-axis": ("warmup=1001,cosine,axis=samples,gbs=8", "11k", ""),
     "steps-gbs": ("warmup=100,cosine,min=0.1,gbs=8", "12k", ""),
+    "tokens-axis": ("warmup=2048000,cosine,min=0.1,axis=tokens,seq=2048,gbs=8", "12k", ""),
+    "samples-step-batch": ("warmup=3000,cosine,axis=samples,bsched=0:8|1000:16,seq=64", "12k", ""),
+    "samples-rampup": ("warmup=100,cosine,min=0.1,axis=samples,rampup=8:8:6000,gbs=32", "12k", ""),
+    "samples-wsd-rampup": ("warmup=100,constant,exp-anneal=60000,axis=samples,rampup=8:8:6000,gbs=32", "12k", ""),
 }
 
 

@@ -43,13 +43,13 @@ def real_torchtitan_lrs(W, ratio, dtype, factor, T, peak=PEAK):
     torch = require("torch")
     mod = require("torchtitan.components.optimizer.lr_scheduler")
     p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.AdamW([p], lr=peak)
+    opt = torch.optim.SGD([p], lr=peak)  # any optimizer: torchtitan wraps each in a LambdaLR
     cfg = mod.LRSchedulersContainer.Config(warmup_steps=W, decay_ratio=ratio, decay_type=dtype,
                                            min_lr_factor=factor)
     container = cfg.build(optimizers=[opt], training_steps=T)
     out = np.empty(T)
     for k in range(T):  # torchtitan step s = k + 1 logs the LR it uses, then steps the schedulers
-        out[k] = container.get_metrics()["lr/AdamW"]
+        out[k] = container.get_metrics()["lr/SGD"]
         opt.step()
         container.step()
     return out
@@ -170,7 +170,21 @@ def test_round_trip_ir_toml_ir(T, w, ratio, dtype, factor, peak):
     assert_lr_close(lr(second, k), lr(first, k))
 
 
-@pytest.mark.parametrize("spec", ["warmup=2000,cosine,min=0.1", "constant", "warmup=100,exp-anneal"])
+@pytest.mark.parametrize("spec", ["cosine,min=0.1", "constant", "linear", "1-sqrt,min=0.2"])
+def test_same_curve_in_another_form_is_written_exactly(spec):
+    # e.g. cosine from step 0 is torchtitan's W = 0 (its step 0 is the one 'stable' step: cos(0) = 1 too)
+    schedule = parse_spec(spec, steps="10k", lr=PEAK)
+    w = emit(schedule)
+    assert w.deviation is None and not any("approx" in n for n in w.notes)
+    cfg = tomllib.loads(w.text)
+    s = cfg["lr_scheduler"]
+    theirs = real_torchtitan_lrs(s["warmup_steps"], s.get("decay_ratio"), s["decay_type"], s["min_lr_factor"],
+                                 cfg["training"]["steps"], cfg["optimizer"]["lr"])
+    assert_lr_close(lr(schedule, np.arange(10_000)), theirs)
+
+
+@pytest.mark.parametrize("spec", ["warmup=2000,cosine,min=0.1", "warmup=100,exp-anneal", "warmup=500,1-sqrt",
+                                  "restarts(cycle=1000)"])
 def test_inexpressible(spec):
     with pytest.raises(InexpressibleError, match="torchtitan cannot express"):
         emit(parse_spec(spec, steps="10k", lr=PEAK))

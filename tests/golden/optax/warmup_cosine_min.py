@@ -15,5 +15,6 @@ def schedule(count):
     count = jnp.asarray(count, dtype=jnp.float64)
     return _optax_schedule(count) + jnp.zeros_like(count)  # + 0: array-shaped even where constant
 
+
 # optimizer = optax.adamw(learning_rate=schedule) # update k uses schedule(k): optax reads
 # the count before incrementing it; wrap in optax.MultiSteps for gradient accumulation.

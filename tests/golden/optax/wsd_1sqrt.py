@@ -50,5 +50,6 @@ def schedule(count):
     value = jnp.where(x >= END, HOLD_LR, value)  # the curve holds its end value
     return jnp.maximum(value, 0.0)
 
+
 # optimizer = optax.adamw(learning_rate=schedule) # update k uses schedule(k): optax reads
 # the count before incrementing it; wrap in optax.MultiSteps for gradient accumulation.
