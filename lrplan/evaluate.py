@@ -38,10 +38,38 @@ def curve_values(curve: Curve, peak: float, x, *, clamp: bool = True):
     ops = numpy_ops()
     np = ops.np
     x = np.asarray(x, dtype=float)
-    out = np.empty_like(x)
     end = curve.end
     if end is not None and curve.after == "periodic":
         x = np.where(x >= end, np.mod(x, end), x)
+    if x.ndim == 1 and (x.size < 2 or bool(np.all(x[1:] >= x[:-1]))):
+        out = _sorted_values(curve, peak, x, ops)
+    else:
+        out = _masked_values(curve, peak, x, ops)
+    if clamp:
+        np.maximum(out, 0.0, out=out)
+    return out
+
+
+def _sorted_values(curve: Curve, peak: float, x, ops):
+    """Sorted positions (the usual case): each segment is one contiguous slice, no masks or copies."""
+    np = ops.np
+    out = np.empty_like(x)
+    end = curve.end
+    stop = len(x) if end is None or curve.after == "continue" else int(np.searchsorted(x, end, side="left"))
+    starts = [s.start for s in curve.segments[1:]]
+    cuts = [0, *np.searchsorted(x[:stop], starts, side="left").tolist(), stop]
+    for seg, lo, hi in zip(curve.segments, cuts, cuts[1:]):
+        if hi > lo:
+            out[lo:hi] = _segment_values(seg, peak, x[lo:hi], ops)
+    if stop < len(x):
+        out[stop:] = _end_value(curve.segments[-1], peak, ops)
+    return out
+
+
+def _masked_values(curve: Curve, peak: float, x, ops):
+    np = ops.np
+    out = np.empty_like(x)
+    end = curve.end
     starts = np.array([s.start for s in curve.segments])
     idx = np.searchsorted(starts, x, side="right") - 1
     np.maximum(idx, 0, out=idx)
@@ -50,13 +78,11 @@ def curve_values(curve: Curve, peak: float, x, *, clamp: bool = True):
     for i, seg in enumerate(curve.segments):
         mask = (idx == i) & ~beyond
         if i == last and end is not None and curve.after == "continue":
-            mask = (idx == i)
+            mask = idx == i
         if mask.any():
             out[mask] = _segment_values(seg, peak, x[mask], ops)
     if end is not None and curve.after == "hold" and beyond.any():
         out[beyond] = _end_value(curve.segments[-1], peak, ops)
-    if clamp:
-        np.maximum(out, 0.0, out=out)
     return out
 
 

@@ -72,6 +72,14 @@ class MathOps:
     def asarray(x):
         return float(x)
 
+    @staticmethod
+    def mix(a, b, wa, wb):
+        return a * wa + b * wb
+
+    @staticmethod
+    def half_one_plus(c):
+        return 0.5 * (1.0 + c)
+
 
 class NumpyOps:
     """Vector back end: numpy float64 arrays."""
@@ -111,6 +119,23 @@ class NumpyOps:
 
     def asarray(self, x):
         return self.np.asarray(x, dtype=float)
+
+    # In-place forms of two hot expressions: same operations in the same order (so the same bits as
+    # MathOps), without allocating a temporary array per operation. Callers pass fresh arrays.
+    def mix(self, a, b, wa, wb):
+        np = self.np
+        if np.ndim(wa) == 0 or np.ndim(wb) == 0:
+            return a * wa + b * wb
+        np.multiply(wa, a, out=wa)
+        np.multiply(wb, b, out=wb)
+        return np.add(wa, wb, out=wa)
+
+    def half_one_plus(self, c):
+        np = self.np
+        if np.ndim(c) == 0:
+            return 0.5 * (1.0 + c)
+        np.add(c, 1.0, out=c)
+        return np.multiply(c, 0.5, out=c)
 
 
 _numpy_ops: NumpyOps | None = None

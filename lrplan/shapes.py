@@ -68,16 +68,16 @@ def _constant(a, b, tau, span, P, ops):
     return ops.full_like(tau, a) if not isinstance(tau, float) else a
 
 
-def _mix(a, b, wa, wb):
+def _mix(a, b, wa, wb, ops):
     """a * wa + b * wb: exact at both ends (wa = 1 gives a, wb = 1 gives b), and for a decay to 0
     or a rise from 0 it is the single product frameworks compute (HF's ``base_lr * lambda``)."""
-    return a * wa + b * wb
+    return ops.mix(a, b, wa, wb)
 
 
 def _linear(a, b, tau, span, P, ops):
     # Fractions as (span - tau) / span and tau / span: exact for integer positions, so a decay to 0
     # has no cancellation (HF's (T - k) / (T - W)).
-    return _mix(a, b, (span - tau) / span, tau / span)
+    return _mix(a, b, (span - tau) / span, tau / span, ops)
 
 
 def _cosine(a, b, tau, span, P, ops):
@@ -86,42 +86,42 @@ def _cosine(a, b, tau, span, P, ops):
     exponent = P["exponent"]
     if a >= b or cycles != 0.5:
         # HF: 0.5 * (1 + cos(pi * num_cycles * 2 * progress)); Megatron: 0.5 * (cos(pi * r) + 1).
-        c = 0.5 * (1.0 + ops.cos(ops.pi * cycles * 2.0 * p))
+        c = ops.half_one_plus(ops.cos(ops.pi * cycles * 2.0 * p))
         if exponent != 1.0:
             c = ops.power(c, exponent)
-        return _mix(a, b, c, 1.0 - c)
+        return _mix(a, b, c, 1.0 - c, ops)
     # Rising half-cosine, in Megatron's weight-decay form 0.5 * (cos(pi * (1 - rho)) + 1).
     g = 0.5 * (ops.cos(ops.pi * (1.0 - p)) + 1.0)
     if exponent != 1.0:
         g = 1.0 - ops.power(1.0 - g, exponent)
-    return _mix(a, b, 1.0 - g, g)
+    return _mix(a, b, 1.0 - g, g, ops)
 
 
 def _poly(a, b, tau, span, P, ops):
     c = ops.power(ops.maximum(span - tau, 0.0) / span, P["power"])
-    return _mix(a, b, c, 1.0 - c)
+    return _mix(a, b, c, 1.0 - c, ops)
 
 
 def _one_minus_sqrt(a, b, tau, span, P, ops):
     p = tau / span
     if a >= b:
         s = ops.sqrt(p)
-        return _mix(a, b, 1.0 - s, s)
+        return _mix(a, b, 1.0 - s, s, ops)
     # Rising form (HF warmup_type="1-sqrt"): 1 - sqrt(1 - x).
     g = 1.0 - ops.sqrt(1.0 - p)
-    return _mix(a, b, 1.0 - g, g)
+    return _mix(a, b, 1.0 - g, g, ops)
 
 
 def _exp_anneal(a, b, tau, span, P, ops):
     # Megatron WSD "exponential": 2 * 0.5 ** q - 1, which reaches 0 exactly at q = 1.
     h = ops.power(0.5, tau / span)
-    return _mix(a, b, 2.0 * h - 1.0, 2.0 - 2.0 * h)
+    return _mix(a, b, 2.0 * h - 1.0, 2.0 - 2.0 * h, ops)
 
 
 def _log_ramp(a, b, tau, span, P, ops):
     # DeepSpeed's log warmup: log(k + 1) * (1 / log(W)); equals 1 at k = W - 1.
     g = ops.log(tau + 1.0) * (1.0 / math.log(span))
-    return _mix(a, b, 1.0 - g, g)
+    return _mix(a, b, 1.0 - g, g, ops)
 
 
 def _exponential(a, b, tau, span, P, ops):
@@ -170,8 +170,8 @@ def _restarts(a, b, tau, span, P, ops):
     i, t_cur, t_i = _restart_position(tau, P, ops)
     peak = a * ops.power(P["decay"], i) if P["decay"] != 1.0 else a
     # timm: lr_min + 0.5 * (lr_max - lr_min) * (1 + cos(pi * t_cur / t_i))
-    c = 0.5 * (1.0 + ops.cos(ops.pi * t_cur / t_i))
-    return _mix(peak, b, c, 1.0 - c)
+    c = ops.half_one_plus(ops.cos(ops.pi * t_cur / t_i))
+    return _mix(peak, b, c, 1.0 - c, ops)
 
 
 def _cyclic(a, b, tau, span, P, ops):
@@ -186,7 +186,7 @@ def _cyclic(a, b, tau, span, P, ops):
         scale = scale * (1.0 / ops.power(2.0, cycle - 1.0))
     elif mode == "exp_range":
         scale = scale * ops.power(P["gamma"], tau)
-    return _mix(a, b, 1.0 - scale, scale)
+    return _mix(a, b, 1.0 - scale, scale, ops)
 
 
 def _inverse_time(a, b, tau, span, P, ops):

@@ -65,8 +65,9 @@ def report(step: str, path: Path, *, opts: ReadOptions, plan: str | None, config
     out["resume"] = [_outcome(o, info, k) for o in results]
     if new is not None:
         # HF/torch/Lightning: load_state_dict keeps the old base LR, so the run follows the outcome's curve
-        follows = results[0].schedule if info.framework in ("hf", "torch", "lightning") and results else None
-        out["plan"] = _plan(info, follows or new)
+        restored = info.framework in ("hf", "torch", "lightning") and results
+        out["plan"] = _plan(info, results[0].schedule if restored else new,
+                            results[0].first_lr if restored else None)
     return out
 
 
@@ -81,13 +82,14 @@ def _outcome(o, info, k: int) -> dict:
     return d
 
 
-def _plan(info, new) -> dict:
+def _plan(info, new, first_lr: float | None = None) -> dict:
+    """The LR jump at the resume step (``first_lr``: what the framework really uses there) and the new curve."""
     from ..evaluate import lr_at
     from ..keypoints import total_steps
     from .rules import at
 
     old_lr = at(info.loaded, info)
-    new_lr = at(new, info)
+    new_lr = at(new, info) if first_lr is None else first_lr
     end = total_steps(new.schedule)
     pts = []
     if end is not None and end > info.next_step:

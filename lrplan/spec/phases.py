@@ -225,6 +225,6 @@ def end_level(seg: Segment, companion: bool) -> Level:
     tau = min(end - seg.tau0, seg.span_value)
     v = float(SHAPES[seg.kind].formula(seg.a.value, seg.b.value, float(tau), seg.span_value, dict(seg.params),
                                        math_ops))
-    if not companion:
-        v = max(v, 0.0)
+    if v != v or v in (float("inf"), float("-inf")):
+        return seg.b  # no finite value there (e.g. an origin after the phase's end)
     return Level(max(v, 0.0), seg.a.absolute)

@@ -211,8 +211,10 @@ print(json.dumps(used))
                        env=dict(__import__("os").environ, HF_HUB_OFFLINE="1"))
     assert r.returncode == 0, r.stderr[-2000:]
     real = json.loads(r.stdout.strip().splitlines()[-1])  # LRs of updates 3..9
+    assert len(real) == 7, real
     out = report("3", FIX / "hf" / "checkpoint-3", opts=ReadOptions(), plan=str(tmp_path / "plan.json"), config=None)
     assert out["resume"][0]["first_lr"] == real[0]
-    follows = [p for p in out["plan"]["curve"]]
+    follows = [p for p in out["plan"]["curve"] if p["step"] < 10]  # updates 4..9 ran in the real trainer
+    assert len(follows) >= 3
     for p in follows[1:]:
         assert p["lr"] == pytest.approx(real[p["step"] - 3], rel=1e-12, abs=1e-18), p

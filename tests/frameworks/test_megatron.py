@@ -175,7 +175,8 @@ CASES = {
     "decay-shorter-than-train": LR + "--min-lr 3e-5 --lr-decay-style linear --lr-warmup-iters 100"
                                      " --lr-decay-iters 6000 --train-iters 10000" + IT8,
     "wsd-overlap-warmup": LR + "--min-lr 3e-6 --lr-decay-style WSD --lr-wsd-decay-style cosine"
-                               " --lr-wsd-decay-iters 9800 --lr-warmup-iters 400 --train-iters 10000 --global-batch-size 4",
+                               " --lr-wsd-decay-iters 9800 --lr-warmup-iters 400 --train-iters 10000"
+                               " --global-batch-size 4",
     "wsd-fraction-overlap": LR + "--lr-decay-style WSD --lr-wsd-decay-style linear --lr-wsd-decay-iters 9990"
                                  " --lr-warmup-fraction 0.0123 --train-iters 10000 --global-batch-size 5",
     "wsd-zero-window": LR + "--min-lr 3e-5 --lr-decay-style WSD --lr-wsd-decay-iters 0 --lr-warmup-iters 100"
@@ -230,7 +231,8 @@ def test_lr_matches_megatron_every_iteration(mcore, name):
 @pytest.mark.framework
 def test_verified_trace_from_reference(mcore):
     # reference megatron-deepspeed.md §1.9: GBS 8, W 10 it, D 100 it, logged after iteration 99 = 3.0082e-5
-    flags = "--lr 3e-4 --min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 10 --train-iters 100 --global-batch-size 8"
+    flags = ("--lr 3e-4 --min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 10 --train-iters 100"
+             " --global-batch-size 8")
     ld = megatron.read(flags, None, ReadOptions())
     ref = reference(mcore, flags, 103)[0]
     assert_lr_close(lr(ld.schedule, np.arange(103)), ref)
@@ -514,7 +516,7 @@ def test_round_trip_flags_ir_flags(flags):
 
 # ---- CLI transcripts -----------------------------------------------------------------------------
 def test_cli_plot_flags():
-    r = run_cli("plot", "--", CASES["cosine"])
+    r = run_cli("plot", CASES["cosine"])
     assert r.returncode == 0, r.stderr
     assert "the first update runs at LR 0" in r.stderr
 
