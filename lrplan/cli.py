@@ -15,23 +15,22 @@ import typer
 from . import __version__
 from .errors import ExitCode, LrplanError
 
-# Command modules, each with register(app). Adding a command: its module and one line here.
-COMMAND_MODULES = (
-    "lrplan.commands.core",
-    "lrplan.commands.understand",
-    "lrplan.commands.diff",
-    "lrplan.commands.checkpoints",
-)
-
-app = typer.Typer(
-    name="lrplan",
-    help="Plan, convert and check learning-rate schedules across training stacks.\n\n"
-    'Example: lrplan plot "warmup=2000,cosine,min=0.1" --steps 100k',
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# Each command and the module whose register(app) defines it. Adding a command: its module and a
+# line here. main() builds only the invoked command's module: typer turns every registered command
+# into a click command before running one, and that would cost every invocation a few tens of ms.
+COMMANDS = {
+    "plot": "lrplan.commands.core",
+    "table": "lrplan.commands.core",
+    "at-step": "lrplan.commands.core",
+    "convert": "lrplan.commands.core",
+    "diff": "lrplan.commands.diff",
+    "explain": "lrplan.commands.understand",
+    "lint": "lrplan.commands.understand",
+    "presets": "lrplan.commands.understand",
+    "inspect": "lrplan.commands.checkpoints",
+    "resume": "lrplan.commands.checkpoints",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 _state = {"traceback": bool(os.environ.get("LRPLAN_TRACEBACK"))}
 
@@ -42,7 +41,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     traceback: bool = typer.Option(False, "--traceback", help="Show Python tracebacks (for bug reports)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
@@ -51,8 +49,35 @@ def _root(
         _state["traceback"] = True
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
+def build_app(modules=COMMAND_MODULES) -> typer.Typer:
+    application = typer.Typer(
+        name="lrplan",
+        help="Plan, convert and check learning-rate schedules across training stacks.\n\n"
+        'Example: lrplan plot "warmup=2000,cosine,min=0.1" --steps 100k',
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    application.callback()(_root)
+    for name in modules:
+        importlib.import_module(name).register(application)
+    return application
+
+
+def __getattr__(name: str):
+    """``lrplan.cli.app``: every command (for --help, the docs generator, tests), built on first use."""
+    if name == "app":
+        globals()["app"] = full = build_app()
+        return full
+    raise AttributeError(name)
+
+
+def _invoked(argv: list[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def _click_exception():
@@ -65,9 +90,11 @@ def _click_exception():
 
 def main(argv: list[str] | None = None) -> None:
     click_exception = _click_exception()
-    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    name = _invoked(args)
+    command = typer.main.get_command(build_app([COMMANDS[name]] if name in COMMANDS else COMMAND_MODULES))
     try:
-        rv = command.main(args=argv, prog_name="lrplan", standalone_mode=False)
+        rv = command.main(args=args, prog_name="lrplan", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except typer.Exit as e:
         code = e.exit_code
@@ -82,7 +109,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(e.render(), file=sys.stderr)
         code = e.exit_code
-    except BrokenPipeError:
+    except BrokenPipeError:  # e.g. `lrplan table ... | head`: stop quietly, like other Unix tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         code = 0
     except KeyboardInterrupt:
         code = 130
@@ -92,7 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: internal error ({type(e).__name__}: {e})", file=sys.stderr)
         print("hint: this is a bug in lrplan; rerun with --traceback and report it", file=sys.stderr)
         code = ExitCode.INTERNAL
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(int(code))
 
 

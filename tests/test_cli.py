@@ -154,3 +154,15 @@ def test_at_step_on_a_spec_imports_no_numpy_or_heavy_library():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip().endswith("MODULES:"), r.stderr
+
+
+def test_command_table_matches_the_modules():
+    import typer
+
+    from lrplan import cli
+
+    names = {c.name for c in typer.main.get_command(cli.build_app()).commands.values()}
+    assert names == set(cli.COMMANDS)
+    for name, module in cli.COMMANDS.items():
+        only = typer.main.get_command(cli.build_app([module]))
+        assert name in only.commands, f"{module} does not define {name}"
