@@ -48,7 +48,7 @@ def ran(tmp_path_factory):
         if name not in cache:
             where = tmp_path_factory.mktemp(name.replace(".", "_"))
             (where / "runs").mkdir()
-            shutil.copytree(FIXTURES / "megatron" / "dist", where / "runs" / "gpt")
+            shutil.copytree(FIXTURES / "megatron" / "torch_dist", where / "runs" / "gpt")
             shutil.copytree(FIXTURES / "hf", where / "output")
             env = dict(os.environ, COLUMNS="100",
                        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))

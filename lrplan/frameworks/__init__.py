@@ -21,15 +21,8 @@ MODULES: dict[str, str] = {
     "hf": "lrplan.frameworks.hf",
 }
 
-READ_ORDER = ("json", "spec")  # detection order for file contents; higher detect() score wins
-
-
 def get(name: str) -> Format:
     return importlib.import_module(MODULES[name]).FORMAT
-
-
-def all_formats() -> list[Format]:
-    return [get(n) for n in MODULES]
 
 
 def readers() -> list[str]:
