@@ -87,6 +87,22 @@ def _next_change_estimate(batch: BatchSchedule, c: int, size: int) -> int:
     return 1
 
 
+def advance(batch: BatchSchedule, consumed: int, n: int) -> int:
+    """Samples consumed after ``n`` more steps from ``consumed`` (a resumed run, Megatron's rule)."""
+    while n > 0:
+        size = batch_at(batch, consumed)
+        settled = isinstance(batch, ConstantBatch) or (
+            consumed > batch.ramp_samples if isinstance(batch, RampupBatch) else consumed >= batch.entries[-1][0])
+        if settled:
+            return consumed + n * size
+        m = min(n, _next_change_estimate(batch, consumed, size))
+        while m > 1 and batch_at(batch, consumed + (m - 1) * size) != size:
+            m -= 1
+        consumed += m * size
+        n -= m
+    return consumed
+
+
 def samples_before(batch: BatchSchedule, steps, ops):
     """Samples consumed before each step (exact integers, as float64 or float)."""
     r = runs(batch)

@@ -73,18 +73,18 @@ def report(step: str, path: Path, *, opts: ReadOptions, plan: str | None, config
 
 def _outcome(o, info, k: int) -> dict:
     from ..evaluate import lr_at
+    from .rules import at
 
     d = {"how": o.how, "first_lr": o.first_lr, "error": o.error, "note": o.note}
     if o.schedule is not None and o.first_lr is not None and o.restart:
         d["lr_at_step"] = lr_at(o.schedule.schedule, max(0, k - info.next_step))
     elif o.schedule is not None and o.first_lr is not None:
-        d["lr_at_step"] = lr_at(o.schedule.schedule, k)
+        d["lr_at_step"] = at(o.schedule, info, k)
     return d
 
 
 def _plan(info, new, first_lr: float | None = None) -> dict:
     """The LR jump at the resume step (``first_lr``: what the framework really uses there) and the new curve."""
-    from ..evaluate import lr_at
     from ..keypoints import total_steps
     from .rules import at
 
@@ -96,7 +96,7 @@ def _plan(info, new, first_lr: float | None = None) -> dict:
         span = end - info.next_step
         for f in (0, 0.25, 0.5, 0.75, 1.0):
             kk = info.next_step + int(round(f * span))
-            pts.append({"step": kk, "lr": lr_at(new.schedule, kk)})
+            pts.append({"step": kk, "lr": at(new, info, kk)})
     return {"source": new.label, "old_lr_at_resume": old_lr, "new_lr_at_resume": new_lr,
             "jump": new_lr - old_lr, "new_end": end, "curve": pts}
 

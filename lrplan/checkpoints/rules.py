@@ -35,13 +35,20 @@ class Outcome:
 
 
 def at(ld: Loaded, info: Info, k: int | None = None) -> float:
-    """LR of update ``k`` (default: the next update), at the checkpoint's sample position for Megatron."""
+    """LR of update ``k`` (default: the next update) of a run resumed from ``info``.
+
+    On a samples axis (Megatron) the resumed run continues from the checkpoint's sample position,
+    adding the new config's batch sizes from there, not from step 0 of the new config.
+    """
     s = ld.schedule
-    if k is None and info.position_x is not None and s.axis.unit == "samples":
+    k = info.next_step if k is None else k
+    if info.position_x is not None and s.axis.unit == "samples" and k >= info.next_step:
+        from ..batch import advance
         from ..evaluate import curve_value
 
-        return curve_value(s.lr, s.peak, info.position_x)
-    return lr_at(s, info.next_step if k is None else k)
+        x = advance(s.axis.batch, int(info.position_x), k - info.next_step)
+        return curve_value(s.lr, s.peak, x)
+    return lr_at(s, k)
 
 
 def outcomes(info: Info, new: Loaded | None, opts: ReadOptions) -> list[Outcome]:

@@ -218,3 +218,40 @@ print(json.dumps(used))
     assert len(follows) >= 3
     for p in follows[1:]:
         assert p["lr"] == pytest.approx(real[p["step"] - 3], rel=1e-12, abs=1e-18), p
+
+
+@pytest.mark.framework
+def test_megatron_new_batch_size_continues_from_saved_samples(tmp_path):
+    """Resume with a new global batch size under --override-opt_param-scheduler: the real scheduler
+    continues from the saved sample count (80) and adds 16 per iteration; lrplan's resumed curve must
+    match it at every remaining iteration (not restart the new config's axis at step 0)."""
+    require("megatron.core")
+    import torch
+    from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
+
+    from lrplan.checkpoints.rules import at
+    from lrplan.sources import load
+
+    state = torch.load(MEGATRON / "iter_0000010/mp_rank_00/model_optim_rng.pt", weights_only=False)
+    w = torch.nn.Parameter(torch.zeros(4, 4))
+    opt = torch.optim.SGD([{"params": [w], "max_lr": 3e-4, "min_lr": 3e-5, "wd_mult": 1.0, "lr_mult": 1.0,
+                            "is_decoupled_lr": False, "default_config": True}], lr=3e-4)
+    opt.load_state_dict(state["optimizer"])
+    gbs = 16
+    sched = OptimizerParamScheduler(
+        opt, init_lr=0.0, max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=4 * gbs, lr_decay_steps=40 * gbs,
+        lr_decay_style="cosine", start_wd=0.01, end_wd=0.01, wd_incr_steps=40 * gbs, wd_incr_style="constant",
+        use_checkpoint_opt_param_scheduler=False, override_opt_param_scheduler=True)
+    sched.load_state_dict(state["opt_param_scheduler"])
+    real = []
+    for _ in range(30):  # iterations 11..40 of the resumed run
+        real.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step(increment=gbs)
+    flags = _flags_file(tmp_path, {"--global-batch-size": str(gbs)})
+    info = read_info(MEGATRON, ReadOptions(), config=None, plan=flags)
+    ours = [at(load(flags), info, k) for k in range(10, 40)]
+    assert_lr_close(ours, real, steps=range(10, 40))
+    out = report("10", MEGATRON, opts=ReadOptions(), plan=flags, config=None)
+    curve = {p["step"]: p["lr"] for p in out["plan"]["curve"]}
+    assert curve[10] == pytest.approx(real[0], rel=1e-12) == out["plan"]["new_lr_at_resume"]
