@@ -153,7 +153,7 @@ def resume(
     target = to or info.framework
     if target not in frameworks.MODULES or frameworks.get(target).write is None:
         raise LrplanError(f"no writer for {target!r}", hint="pass --to " + "|".join(frameworks.writers()))
-    written = frameworks.get(target).write(new, WriteOptions(approx=approx, source_label=f"{checkpoint} extended",
+    written = frameworks.write(target, new, WriteOptions(approx=approx, source_label=f"{checkpoint} extended",
                                                              version=__version__))
     for n in written.notes:
         common.note(n)

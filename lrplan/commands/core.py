@@ -229,6 +229,8 @@ def at_step(
     return 0
 
 
+SUFFIX_VARIANTS = {"hf": {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".py": "python"}}
+
 CONVERT_EXAMPLES = """Examples:
 
   lrplan convert "warmup=2000,cosine,min=0.1" --steps 100k --lr 3e-4 --to deepspeed
@@ -258,10 +260,12 @@ def convert(
 
     if to not in frameworks.MODULES or frameworks.get(to).write is None:
         raise LrplanError(f"unknown target {to!r}", hint=did_you_mean(to, frameworks.writers(), noun="target"))
+    if variant is None and output is not None and to in SUFFIX_VARIANTS:
+        variant = SUFFIX_VARIANTS[to].get(output.suffix.lower())  # -o recipe.yaml asks for YAML, not Python
     ld = common.load(source, fmt, steps, lr, sets)
     for n in ld.notes:
         common.note(n)
-    written = frameworks.get(to).write(ld.schedule, WriteOptions(approx=approx, source_label=ld.label,
+    written = frameworks.write(to, ld.schedule, WriteOptions(approx=approx, source_label=ld.label,
                                                                  variant=variant, version=__version__))
     for n in written.notes:
         common.note(n)

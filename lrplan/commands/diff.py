@@ -13,7 +13,8 @@ from . import common
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=DIFF_EXAMPLES)(diff)
+    # A or B may be a flag string ("--lr 3e-4 ..."): pass it through as an argument, not an option.
+    app.command(epilog=DIFF_EXAMPLES, context_settings={"ignore_unknown_options": True})(diff)
 
 
 DIFF_EXAMPLES = """Examples:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Format
+from .base import Format, WriteOptions, Written
 
 MODULES: dict[str, str] = {
     "spec": "lrplan.frameworks.spec_format",
@@ -31,3 +31,14 @@ def readers() -> list[str]:
 
 def writers() -> list[str]:
     return [n for n in MODULES if get(n).write is not None]
+
+
+def write(name: str, schedule, opts: WriteOptions) -> Written:
+    """Write ``schedule`` for target ``name``. Targets that count optimizer steps get the schedule moved
+    off a samples/tokens axis first when that is exact (a constant batch; see lrplan.regrid)."""
+    fmt = get(name)
+    if fmt.steps_only and schedule.axis.unit != "steps":
+        from ..regrid import to_steps
+
+        schedule = to_steps(schedule) or schedule
+    return fmt.write(schedule, opts)

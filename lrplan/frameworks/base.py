@@ -57,3 +57,4 @@ class Format:
     read: Callable[[str, Path | None, ReadOptions], Loaded] | None = None
     write: Callable[[Schedule, WriteOptions], Written] | None = None
     suffix: str = ".txt"  # default file suffix for `convert -o`
+    steps_only: bool = False  # the target counts optimizer steps: move samples/tokens schedules first

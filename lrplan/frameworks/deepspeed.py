@@ -398,4 +398,4 @@ def _write(schedule, opts):
 
 
 FORMAT = Format("deepspeed", "DeepSpeed JSON config (scheduler + optimizer sections)", detect=detect, read=read,
-                write=_write, suffix=".json")
+                write=_write, suffix=".json", steps_only=True)

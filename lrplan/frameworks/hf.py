@@ -305,4 +305,4 @@ def _write(schedule, opts):
 
 
 FORMAT = Format("hf", "HF transformers TrainingArguments (YAML/JSON recipe or --flags)", detect=detect,
-                read=read, write=_write, suffix=".yaml")
+                read=read, write=_write, suffix=".yaml", steps_only=True)

@@ -127,6 +127,9 @@ def parse_flags(text: str) -> tuple[dict, list[str]]:
 
 
 def has_megatron_flags(text: str) -> int:
-    """How many distinct Megatron schedule flags appear in ``text`` (cheap, for detection)."""
+    """How many distinct Megatron schedule flags appear in ``text`` (cheap, for detection).
+
+    Comment lines do not count: other writers' provenance comments quote their Megatron source."""
+    text = re.sub(r"(?m)^\s*#.*$", "", text)
     found = set(re.findall(r"(?:^|[\s\"'(])(--[a-z][a-z_-]*)", text))
     return len(found & set(SPELLINGS))

@@ -289,4 +289,4 @@ def write(schedule: Schedule, opts) -> Written:
     return Written(text, tuple(notes), (0.0, 0) if approx else None)
 
 
-FORMAT = Format("optax", "optax schedule (Python code, writer)", write=write, suffix=".py")
+FORMAT = Format("optax", "optax schedule (Python code, writer)", write=write, suffix=".py", steps_only=True)

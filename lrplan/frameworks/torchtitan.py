@@ -307,4 +307,4 @@ def _deviation(schedule: Schedule, config: dict, T: int) -> tuple[float, int, bo
 
 
 FORMAT = Format("torchtitan", "torchtitan job TOML [lr_scheduler] / --lr_scheduler.* flags", detect=detect,
-                read=read, write=write, suffix=".toml")
+                read=read, write=write, suffix=".toml", steps_only=True)
