@@ -22,8 +22,18 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 
-MAX_PICKLE_BYTES = 64 * 1024 * 1024  # data.pkl of a checkpoint: metadata only, never tensor bytes
+# data.pkl holds metadata only (a storage reference per tensor): well under 1 MB even for large models.
+MAX_PICKLE_BYTES = 16 * 1024 * 1024
 MAX_NODES = 2_000_000  # objects visited when converting to plain Python
+MAX_OBJECTS = 500_000  # records and storages built while unpickling (counted as they are made)
+_budget = [MAX_OBJECTS]
+
+
+def _spend() -> None:
+    _budget[0] -= 1
+    if _budget[0] < 0:
+        raise CheckpointError("the pickle builds more objects than checkpoint metadata holds",
+                              hint="is this really a checkpoint?")
 MAX_DEPTH = 200
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch/serialization.py MAGIC_NUMBER (torch 2.13)
 
@@ -35,6 +45,7 @@ class Record:
     _name = "?"
 
     def __new__(cls, *args, **kwargs):
+        _spend()
         self = object.__new__(cls)
         self.args = args
         self.kwargs = kwargs
@@ -71,6 +82,7 @@ class Storage:
     """A tensor storage placeholder; its bytes stay on disk, unread."""
 
     def __init__(self, pid) -> None:
+        _spend()
         self.pid = repr(pid)[:200]
 
     def __repr__(self) -> str:
@@ -135,6 +147,7 @@ def loads(data: bytes, *, what: str = "pickle"):
 
 
 def _load_stream(stream, what: str):
+    _budget[0] = MAX_OBJECTS
     try:
         return SafeUnpickler(stream, encoding="latin1").load()
     except CheckpointError:
@@ -198,7 +211,10 @@ def _load_zip(zf: zipfile.ZipFile, what: str):
                               f"({MAX_PICKLE_BYTES})", hint="is this really a checkpoint?")
     prefix = names[0][: -len("data.pkl")]
     try:
-        byteorder = zf.read(prefix + "byteorder")[:16] if prefix + "byteorder" in zf.namelist() else b"little"
+        byteorder = b"little"
+        if prefix + "byteorder" in zf.namelist():
+            with zf.open(prefix + "byteorder") as member:
+                byteorder = member.read(17)  # bounded: the member may claim (or expand to) gigabytes
         with zf.open(info) as member:
             data = member.read(MAX_PICKLE_BYTES + 1)  # bounded even if the declared size lies (zip bomb)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, OverflowError, KeyError,

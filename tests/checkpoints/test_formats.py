@@ -124,7 +124,7 @@ def test_lightning():
     info = read_info(FIX / "lightning" / "last.ckpt")
     exp = _expected("lightning")
     assert info.framework == "lightning" and info.next_step == 6
-    assert_lr_close(_curve(info, 6), exp["lr_used"], rel=1e-13 * 100)
+    assert_lr_close(_curve(info, 6), exp["lr_used"])
     assert compare(info)["match"]
 
 
@@ -162,8 +162,13 @@ def test_torch_scheduler_live_10k(name):
         opt.step()
         sched.step()
     info = read_info(FIX / "torch" / f"{name}.pt")
-    # recursive torch forms drift ~1e-13 from closed forms (reference hf-torch-others.md 2.3)
-    assert_lr_close(_curve(info, len(used)), used, rel=1e-10, abs_=1e-15)
+    assert_lr_close(_curve(info, len(used)), used, rel=torch_rel(name))
+
+
+def torch_rel(name: str) -> float:
+    """CosineAnnealingLR (alone or in SequentialLR) updates recursively: measured drift from its closed form
+    3.0e-12 / 2.7e-12 relative over 10k steps (torch 2.13); every other class stays within 2e-15."""
+    return 5e-12 if name in ("CosineAnnealingLR", "SequentialLR") else 1e-12
 
 
 @pytest.mark.parametrize("name", ["LambdaLR", "OneCycleLR"])

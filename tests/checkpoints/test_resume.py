@@ -140,7 +140,8 @@ def test_torch_load_state_dict_resume(name):
     out = report("5", FIX / "torch" / f"{name}.pt", opts=ReadOptions(), plan=None, config=None)
     assert out["resume"][0]["first_lr"] == used[0]
     ours = lr(info.loaded.schedule, np.arange(5, 5 + len(used)))
-    assert_lr_close(ours, used, rel=1e-10, abs_=1e-15)
+    # CosineAnnealingLR/SequentialLR update recursively: 3e-12 measured drift over 10k steps; others 2e-15
+    assert_lr_close(ours, used, rel=5e-12 if name in ("CosineAnnealingLR", "SequentialLR") else 1e-12)
 
 
 # ---- extend -------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 
 from lrplan.checkpoints import read_info, safepickle
 from lrplan.errors import CheckpointError
-from conftest import run_cli
+from conftest import require, run_cli
 
 FIX = Path(__file__).parents[1] / "fixtures" / "checkpoints"
 
@@ -109,7 +109,7 @@ def test_hostile_scheduler_field_in_real_layout(canary, tmp_path):
 
 def test_nested_archive_in_dcp_entry(canary, tmp_path):
     """torchtitan DCP layout whose bytes entry (a torch.save zip inside .distcp) is hostile."""
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     import torch.distributed.checkpoint as dcp
 
     d = tmp_path / "step-3"
@@ -122,7 +122,7 @@ def test_nested_archive_in_dcp_entry(canary, tmp_path):
 
 
 def test_dcp_path_traversal_is_refused(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     import torch.distributed.checkpoint as dcp
 
     d = tmp_path / "step-3"
@@ -174,6 +174,28 @@ def test_zip_bomb_is_bounded(tmp_path, monkeypatch):
     f.write_bytes(buf.getvalue())
     with pytest.raises(CheckpointError, match="declares|expands"):
         safepickle.load_file(f)
+
+
+def test_byteorder_bomb_is_bounded(tmp_path):
+    # A real data.pkl next to a byteorder member that expands to 256 MiB: only 17 bytes are read.
+    import pickle
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"last_epoch": 3}))
+        z.writestr("archive/byteorder", b"little" + b"\x00" * (256 << 20))
+    f = tmp_path / "bomb.pt"
+    f.write_bytes(buf.getvalue())
+    assert f.stat().st_size < 2 << 20
+    with pytest.raises(CheckpointError, match="byteorder"):
+        safepickle.load_file(f)
+
+
+def test_many_records_are_refused_while_unpickling():
+    # 600k NEWOBJ records of one global in a few MB: counted as they are built, not after.
+    body = b"\x80\x04c__main__\nX\n\x94" + b"(" + b"h\x00)\x81" * 600_000 + b"l."
+    with pytest.raises(CheckpointError, match="more objects"):
+        safepickle.loads(body)
 
 
 def test_huge_declared_sizes():

@@ -55,5 +55,6 @@ def test_any_torch_scheduler_state_round_trips(data):
     state = safepickle.plain(safepickle.load_bytes(blob, "state"))
     schedule, _ = torchsched.build(state)
     assert state["last_epoch"] == save_at
-    # torch's recursive forms drift ~1e-13 from the closed forms (reference hf-torch-others.md 2.3)
-    assert_lr_close(lr(schedule, np.arange(STEPS)), used, rel=1e-9, abs_=1e-15)
+    # CosineAnnealingLR updates recursively: ~3e-12 relative drift from its closed form over 10k steps
+    # (measured, torch 2.13); the other classes stay within 2e-15.
+    assert_lr_close(lr(schedule, np.arange(STEPS)), used, rel=5e-12)

@@ -289,7 +289,7 @@ DS_CONFIG = {
 
 def test_deepspeed_scheduler_wins_with_hf_auto_values(tmp_path):
     transformers = require("transformers")
-    ds_mod = pytest.importorskip("lrplan.frameworks.deepspeed")
+    import lrplan.frameworks.deepspeed as ds_mod
     from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
 
     (tmp_path / "ds.json").write_text(json.dumps(DS_CONFIG))
@@ -309,7 +309,6 @@ def test_deepspeed_scheduler_wins_with_hf_auto_values(tmp_path):
 
 
 def test_deepspeed_value_mismatch_is_an_error():
-    pytest.importorskip("lrplan.frameworks.deepspeed")
     ds = json.loads(json.dumps(DS_CONFIG))
     ds["scheduler"]["params"]["warmup_max_lr"] = 1e-3
     with pytest.raises(LrplanError) as e:
