@@ -111,6 +111,11 @@ class Segment:
         if self.kind == "log" and self.span_value < 2:
             raise ScheduleError("a log ramp needs a span of at least 2 (log(1) is 0)")
         object.__setattr__(self, "params", tuple(sorted(full.items())))
+        # Canonical form: an origin at the start or a span equal to the length is the default, not a value.
+        if self.origin is not None and self.origin == self.start:
+            object.__setattr__(self, "origin", None)
+        if self.span is not None and self.end is not None and self.span == self.end - self.start:
+            object.__setattr__(self, "span", None)
 
     def param(self, name: str) -> Any:
         return dict(self.params)[name]

@@ -13,6 +13,16 @@ from ..errors import ExitCode, LrplanError
 from . import common
 
 
+# Why a framework's own resume cannot follow an extended curve, said once where it refuses.
+RESUME_REFUSAL = {
+    "megatron": "Megatron resumes with --override-opt_param-scheduler from the saved sample count, but keeps "
+                "the checkpoint's peak and floor from the optimizer's param groups (core <= v0.19), and a "
+                "cosine or linear decay with those levels cannot pass through the current LR and end later; ",
+    "deepspeed": "DeepSpeed's schedulers restart their curve from last_batch_iteration with fixed shapes and "
+                 "cannot start a new decay at the current LR; ",
+}
+
+
 def register(app: typer.Typer) -> None:
     app.command(epilog=INSPECT_EXAMPLES)(inspect)
     app.command(epilog=RESUME_EXAMPLES)(resume)
@@ -126,6 +136,7 @@ def resume(
 ) -> int:
     """Continue a run past its planned end (or switch to WSD), LR continuous at the resume step."""
     from .. import __version__, frameworks
+    from ..errors import InexpressibleError
     from ..checkpoints import read_info
     from ..checkpoints.extend import OVERRIDES, extend
     from ..evaluate import lr_at
@@ -153,8 +164,14 @@ def resume(
     target = to or info.framework
     if target not in frameworks.MODULES or frameworks.get(target).write is None:
         raise LrplanError(f"no writer for {target!r}", hint="pass --to " + "|".join(frameworks.writers()))
-    written = frameworks.write(target, new, WriteOptions(approx=approx, source_label=f"{checkpoint} extended",
-                                                             version=__version__))
+    try:
+        written = frameworks.write(target, new, WriteOptions(approx=approx, source_label=f"{checkpoint} extended",
+                                                                 version=__version__))
+    except InexpressibleError as e:
+        raise InexpressibleError(
+            f"{target} cannot express the extended run exactly: {e.message}",
+            hint=RESUME_REFUSAL.get(target, "") + "pass --approx for the nearest config and its largest deviation, "
+            "or --to torch / --to hf for an exact scheduler in Python") from None
     for n in written.notes:
         common.note(n)
     if written.deviation is not None:
