@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .batch import position, step_of_position
 from .errors import LrplanError
-from .ir import Schedule, phase_label
+from .ir import Axis, Schedule, phase_label
 from .ops import math_ops, numpy_ops
 from .spec.quantity import QuantityError, parse_quantity
 
@@ -89,11 +89,10 @@ def parse_step(text: str, s: Schedule, *, what: str = "STEP") -> int:
         elif q.unit in ("tok", "samples"):
             if s.axis.batch is None:
                 raise QuantityError(f"a step in {q.unit} needs the batch size (gbs=) in the schedule")
-            samples = q.value if q.unit == "samples" else q.value / (s.axis.seq_len or 0 or 1)
             if q.unit == "tok" and s.axis.seq_len is None:
                 raise QuantityError("a step in tokens needs the sequence length (seq=) in the schedule")
-            from .ir import Axis
-
+            samples = q.value if q.unit == "samples" else q.value / s.axis.seq_len
+            # the step during which that many samples have been consumed (a whole step or an error below)
             v = step_of_position(Axis("samples", s.axis.batch), float(samples))
         else:
             v = q.value
