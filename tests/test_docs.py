@@ -112,3 +112,15 @@ def test_spec_error_examples_are_verbatim():
         r = run_cli(*[a.strip('"') for a in args])
         assert r.returncode == 2
         assert r.stderr.strip() == expected.strip()
+
+
+def test_relative_links_resolve():
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    broken = []
+    for md in [*root.glob("*.md"), *root.glob("docs/**/*.md")]:
+        for link in re.findall(r"\]\(([^)#\s]+)", md.read_text(encoding="utf-8")):
+            if not link.startswith(("http://", "https://", "mailto:")) and not (md.parent / link).exists():
+                broken.append(f"{md.relative_to(root)} -> {link}")
+    assert not broken, broken
