@@ -88,7 +88,7 @@ OVERRIDES = {
                  "update runs at the scheduler's initial LR",
     "hf": "resume_from_checkpoint restores scheduler.pt (last_epoch, base_lrs): keep learning_rate unchanged",
     "torchtitan": "torchtitan restores only last_epoch: the new config applies at the resume step",
-    "torch": "rebuild the scheduler from the new config and set last_epoch; load_state_dict would restore "
-             "the old scheduler's own fields",
+    "torch": "build the emitted scheduler as its RESUME_STEP lines do (last_epoch=RESUME_STEP - 1); "
+             "load_state_dict would restore the old scheduler's own fields",
     "lightning": "rebuild the scheduler from the new config; load_state_dict would restore the old fields",
 }

@@ -262,7 +262,46 @@ def read_lightning(found: Found, opts: ReadOptions, config: str | None) -> Info:
     if not scheds or not isinstance(scheds[0], dict):
         info.missing.append("lr_schedulers is empty: pass --plan SOURCE")
         return info
-    return _torch_info(info, scheds[0], opts, "Lightning lr_schedulers[0]")
+    _torch_info(info, scheds[0], opts, "Lightning lr_schedulers[0]")
+    _lightning_steps(info, st, len(scheds))
+    return info
+
+
+# Lightning 2.6 saves only each scheduler's state_dict() under ``lr_schedulers``; the config dict
+# (``interval``, ``frequency``) is not saved (lightning/pytorch/trainer/connectors/checkpoint_connector.py,
+# ``dump_checkpoint``). The loop state counts the scheduler's steps as
+# ``loops.fit_loop["epoch_loop.scheduler_progress"].total.completed`` (interval="step" only), and
+# ``global_step`` counts optimizer updates. A scheduler stepped per epoch or every N updates has
+# ``last_epoch != global_step``: its curve is per scheduler step, not per update.
+LIGHTNING_CONFIG_KEYS = ("interval", "frequency")
+
+
+def _lightning_steps(info: Info, st: dict, n_scheds: int) -> None:
+    gs, le = _int(st.get("global_step")), info.position.get("last_epoch")
+    cfg = st["lr_schedulers"][0]
+    interval, freq = cfg.get("interval", "step"), cfg.get("frequency", 1)  # present only if a future version saves them
+    loop = ((st.get("loops") or {}).get("fit_loop") or {}) if isinstance(st.get("loops"), dict) else {}
+    prog = loop.get("epoch_loop.scheduler_progress") if isinstance(loop, dict) else None
+    done = _int(((prog or {}).get("total") or {}).get("completed")) if isinstance(prog, dict) else None
+    if done is not None:
+        info.position["scheduler_progress.total.completed"] = done
+    if n_scheds > 1:
+        info.notes.append(f"the checkpoint holds {n_scheds} schedulers; lrplan reads lr_schedulers[0]")
+    if gs is None:
+        info.notes.append("global_step is missing: the position is the scheduler's last_epoch")
+        return
+    info.next_step = gs  # updates done: the next update is lrplan step global_step
+    if le == gs and interval == "step" and freq == 1:
+        return
+    why = (f"interval={interval!r}, frequency={freq!r}" if any(k in cfg for k in LIGHTNING_CONFIG_KEYS) else
+           "Lightning does not save the interval/frequency: likely interval='epoch' or frequency > 1")
+    info.notes.append(f"warning: lr_schedulers[0] last_epoch {le} != global_step {gs} ({why}); the scheduler "
+                      "was stepped a different number of times than the optimizer, so its curve is not per update")
+    if info.loaded is not None:
+        info.missing.append(f"the per-update schedule: the rebuilt {info.state.get('scheduler_class')} counts "
+                            f"scheduler steps ({le}), not updates ({gs}); pass --plan SOURCE with the per-update "
+                            "schedule (the stored _last_lr is checked against it)")
+        info.loaded = None
 
 
 def read_torch(found: Found, opts: ReadOptions, config: str | None) -> Info:

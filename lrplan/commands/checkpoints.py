@@ -172,6 +172,7 @@ def resume(
             f"{target} cannot express the extended run exactly: {e.message}",
             hint=RESUME_REFUSAL.get(target, "") + "pass --approx for the nearest config and its largest deviation, "
             "or --to torch / --to hf for an exact scheduler in Python") from None
+    text = written.text + _resume_code(target, info.framework, r, written.text)
     for n in written.notes:
         common.note(n)
     if written.deviation is not None:
@@ -179,8 +180,47 @@ def resume(
     if info.framework in OVERRIDES:
         common.note(OVERRIDES[info.framework])
     if output is not None:
-        common.write_atomic(output, written.text, inputs=[str(checkpoint)])
+        common.write_atomic(output, text, inputs=[str(checkpoint)])
         common.note(f"wrote {output}")
     else:
-        sys.stdout.write(written.text)
+        sys.stdout.write(text)
     return 0
+
+
+# The writers emit a scheduler that starts at update 0; a resumed run needs it in the resumed position.
+# torch: LambdaLR(..., last_epoch=r-1) steps once when built (torch 2.13 LRScheduler._initial_step), so
+# update r uses lr_lambda(r); it needs 'initial_lr' in every param group. HF: optimizer.pt holds the
+# Trainer's two param groups (transformers 5.23 Trainer.create_optimizer: with / without weight decay),
+# which build_optimizer_and_scheduler(model) does not make (load_state_dict raises "different number of
+# parameter groups"); with the Trainer's own optimizer, scheduler.pt restores last_epoch = r and base_lrs.
+RESUME_CODE = {
+    "torch": ("LambdaLR(optimizer, lr_lambda)", [
+        "# Resuming at update RESUME_STEP: this replaces the scheduler built above (do not load the old",
+        "# scheduler's state_dict). Built with last_epoch=RESUME_STEP - 1 it steps once, so update RESUME_STEP",
+        "# uses lr_lambda(RESUME_STEP); keep calling scheduler.step() after each optimizer.step().",
+        "RESUME_STEP = {r}",
+        "for group in optimizer.param_groups:",
+        '    group["initial_lr"] = PEAK_LR',
+        "scheduler = LambdaLR(optimizer, lr_lambda, last_epoch=RESUME_STEP - 1)"]),
+    "hf": ("def build_optimizer_and_scheduler(", [
+        "# Resuming with trainer.train(resume_from_checkpoint=...) at update {r}: the checkpoint's optimizer.pt",
+        "# holds the Trainer's own parameter groups, which build_optimizer_and_scheduler does not make. Instead:",
+        "# trainer = Trainer(model=model, args=TrainingArguments(max_steps=MAX_STEPS, ...), train_dataset=...)",
+        "# use_in_trainer(trainer)  # no optimizers=(...)",
+        "# trainer.train(resume_from_checkpoint=CHECKPOINT)",
+        "# scheduler.pt then restores last_epoch ({r}) and base_lrs (keep learning_rate = PEAK_LR).",
+        "",
+        "",
+        "def use_in_trainer(trainer):",
+        '    """Give `trainer` this schedule on the optimizer the Trainer builds itself."""',
+        "    trainer.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.create_optimizer(), lr_lambda)",
+        "    return trainer.lr_scheduler"]),
+}
+
+
+def _resume_code(target: str, framework: str, r: int, text: str) -> str:
+    """Lines appended to an emitted Python scheduler so that it resumes at update r."""
+    marker, lines = RESUME_CODE.get(target, ("", []))
+    if not lines or marker not in text or (target == "hf" and framework != "hf"):
+        return ""
+    return "\n" + "\n".join(line.format(r=int(r)) for line in lines) + "\n"

@@ -7,6 +7,7 @@ errors naming the flag instead of an AssertionError on the cluster.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import LrplanError
@@ -45,7 +46,74 @@ def with_defaults(args: dict) -> tuple[dict, list[str]]:
             out[dest] = f.default
             if dest in DEFAULTED:
                 applied.append(dest)
+    check_types(out)
     return out, applied
+
+
+# ---- value types -----------------------------------------------------------------------------------------
+# A checkpoint's ``args`` is an unpickled Namespace: any value may have any type (a damaged or hand-edited
+# file, another fork's field). Megatron's argparse only ever stores these kinds (arguments.py, core_v0.17.1),
+# so anything else is rejected here, naming the flag, before any arithmetic sees it.
+INT_LIMIT = 2**63  # argparse ints have no bound, but Megatron's counters are int64 tensors and loop indices
+
+
+def check_types(a: dict) -> None:
+    """Every schedule dest in ``a`` is None or a value of its flag's kind; int3 strings become ints."""
+    for dest, f in DESTS.items():
+        v = a.get(dest)
+        if v is not None:
+            a[dest] = _checked(dest, f.kind, v, f.choices)
+
+
+def _checked(dest: str, kind: str, v, choices: tuple[str, ...]):
+    if kind == "float":
+        return _finite(dest, v)
+    if kind == "int":
+        return _integer(dest, v)
+    if kind in ("str", "choice"):
+        if not isinstance(v, str):
+            raise fail(dest, f"must be a string, got {_show(v)}")
+        if kind == "choice" and v not in choices:
+            raise fail(dest, f"invalid choice {v!r}", hint="choices: " + ", ".join(choices))
+        return v
+    if kind == "store_true":
+        if not isinstance(v, bool):
+            raise fail(dest, f"is a switch and must be true or false, got {_show(v)}")
+        return v
+    if not isinstance(v, (list, tuple)):
+        raise fail(dest, f"must be a list of integers, got {_show(v)}")
+    if kind == "int3":
+        if len(v) != 3:
+            raise fail(dest, f"takes 3 values (start, increment, ramp-up samples), got {len(v)}")
+        # before core_v0.13 arguments.py declared it nargs='*' without a type: the checkpoint holds strings,
+        # which the microbatch calculator int()-casts (megatron/core/num_microbatches_calculator.py)
+        return tuple(_integer(dest, int(x) if isinstance(x, str) and x.strip().isdigit() else x) for x in v)
+    return tuple(_integer(dest, x) for x in v)
+
+
+def _finite(dest: str, v) -> float | int:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    try:
+        ok = ok and math.isfinite(float(v))
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise fail(dest, f"must be a finite number, got {_show(v)}")
+    return v
+
+
+def _integer(dest: str, v) -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise fail(dest, f"must be an integer, got {_show(v)}",
+                   hint="Megatron's argparse stores an int here; the value may be damaged")
+    if abs(v) >= INT_LIMIT:
+        raise fail(dest, f"{v} is out of range (more than 64 bits)")
+    return v
+
+
+def _show(v) -> str:
+    text = repr(v)
+    return f"{type(v).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
 def check_modes(a: dict) -> bool:
