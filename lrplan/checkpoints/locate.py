@@ -85,6 +85,8 @@ def locate(path: Path) -> Found:
 
 
 def _locate_dir(d: Path) -> Found | None:
+    if (d / "trainer_state.json").is_file():  # before `latest`: HF+DeepSpeed checkpoint-N/ holds both
+        return Found("hf", f"HF Trainer checkpoint ({d.name})", d)
     tracker = d / "latest_checkpointed_iteration.txt"
     if tracker.is_file():
         t = _tracker(tracker)
@@ -105,8 +107,6 @@ def _locate_dir(d: Path) -> Found | None:
     for name in DS_RANK0:
         if (d / name).is_file():
             return Found("deepspeed", f"DeepSpeed save directory ({d.name}/{name})", d / name)
-    if (d / "trainer_state.json").is_file():
-        return Found("hf", f"HF Trainer checkpoint ({d.name})", d)
     if _NUMBERED["megatron"].fullmatch(d.name) or d.name == "release":
         return _megatron_iter(d)
     if (d / ".metadata").is_file():

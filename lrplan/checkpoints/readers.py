@@ -18,7 +18,7 @@ from ..errors import CheckpointError, LrplanError
 from ..frameworks.base import Loaded, ReadOptions
 from . import safepickle, torchsched
 from .info import Info, first_group_lr, plain_fields
-from .locate import Found, dcp_entry, dcp_index
+from .locate import DS_RANK0, Found, _latest_numbered, dcp_entry, dcp_index
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
 
@@ -200,7 +200,7 @@ def read_hf(found: Found, opts: ReadOptions, config: str | None) -> Info:
             if sch.get("last_epoch") != gs:
                 info.notes.append(f"scheduler.pt last_epoch {sch.get('last_epoch')} != global_step {gs}: "
                                   "the scheduler was stepped a different number of times than the optimizer")
-    else:
+    elif not _hf_deepspeed_scheduler(info, d, gs):
         info.missing.append("scheduler.pt")
     if info.stored_lr is None and (d / "optimizer.pt").is_file():
         info.stored_lr = first_group_lr(_load(d / "optimizer.pt"))
@@ -224,6 +224,31 @@ def read_hf(found: Found, opts: ReadOptions, config: str | None) -> Info:
         info.missing.append("training_args.bin: pass --config with the TrainingArguments (YAML/JSON/flags)")
     info.state = {"log_history": ts.get("log_history") or [], "max_steps": ts.get("max_steps")}
     return info
+
+
+def _hf_deepspeed_scheduler(info: Info, d: Path, gs: int | None) -> bool:
+    """HF + a DeepSpeed ``scheduler`` section: no scheduler.pt; the engine file in global_stepN/ holds the
+    DeepSpeed scheduler's ``last_batch_iteration`` (update k runs with k - 1) and, without ZeRO, the LR."""
+    sub = _latest_numbered(d, "deepspeed")
+    f = next((sub / n for n in DS_RANK0 if (sub / n).is_file()), None) if sub else None
+    st = _load(f) if f else None
+    sched = st.get("lr_scheduler") if isinstance(st, dict) else None
+    lbi = _int(sched.get("last_batch_iteration")) if isinstance(sched, dict) else None
+    if lbi is None:
+        return False
+    info.position[f"{sub.name}/lr_scheduler.last_batch_iteration"] = lbi
+    if gs is not None and lbi + 1 != gs:
+        info.notes.append(f"{sub.name}/ last_batch_iteration {lbi} + 1 != global_step {gs}: the DeepSpeed "
+                          "scheduler was stepped a different number of times than the optimizer")
+    lr = first_group_lr(st.get("optimizer"))
+    if lr is not None:
+        info.stored_lr, info.stored_from = lr, f"{sub.name}/{f.name} optimizer param group lr"
+    # transformers 5.23 trainer.py reads the LR after the optimizer step, but the DeepSpeed engine has
+    # already stepped its own scheduler inside that step: log_history at global_step g holds update g's LR.
+    info.notes.append(f"DeepSpeed's own scheduler ran (its state is in {sub.name}/, HF saved no scheduler.pt); "
+                      "log_history at global_step g shows the LR of update g (the engine steps the scheduler "
+                      "before HF reads it), whatever the transformers version")
+    return True
 
 
 # ---- torchtitan ---------------------------------------------------------------------------------------
