@@ -166,3 +166,20 @@ def test_command_table_matches_the_modules():
     for name, module in cli.COMMANDS.items():
         only = typer.main.get_command(cli.build_app([module]))
         assert name in only.commands, f"{module} does not define {name}"
+
+
+@pytest.mark.parametrize("target,extra", [("megatron", []), ("hf", []), ("torch", []), ("lightning", []),
+                                          ("optax", []), ("torchtitan", ["--approx"]), ("deepspeed", ["--approx"]),
+                                          ("json", []), ("spec", [])])
+def test_convert_imports_no_framework(target, extra):
+    """`convert` stays light: writers are tables and formulas, never the framework itself."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('MODULES:' + ','.join(m for m in %r if m in sys.modules)))\n"
+        "from lrplan.cli import main\n"
+        "main(['convert', %r, '--steps', '10k', '--lr', '3e-4', '--to', %r, *%r])\n"
+        % (HEAVY, SPEC, target, extra)
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().endswith("MODULES:"), r.stderr

@@ -256,3 +256,16 @@ def test_megatron_new_batch_size_continues_from_saved_samples(tmp_path):
     out = report("10", MEGATRON, opts=ReadOptions(), plan=flags, config=None)
     curve = {p["step"]: p["lr"] for p in out["plan"]["curve"]}
     assert curve[10] == pytest.approx(real[0], rel=1e-12) == out["plan"]["new_lr_at_resume"]
+
+
+@pytest.mark.parametrize("extra", [[], ["--wsd", "10"]])
+def test_resume_to_megatron_refuses_and_says_why(extra):
+    """Megatron cannot follow an extended curve from its checkpoint (peak/floor kept from the param groups
+    up to core v0.19): an explicit exit 3 with the reason, and --approx gives the nearest flags."""
+    r = run_cli("resume", str(MEGATRON), "--extend-to", "80", *extra, "--to", "megatron")
+    assert r.returncode == 3, r.stderr
+    assert "megatron cannot express the extended run exactly" in r.stderr
+    assert "--override-opt_param-scheduler" in r.stderr and "--approx" in r.stderr and "Traceback" not in r.stderr
+    a = run_cli("resume", str(MEGATRON), "--extend-to", "80", *extra, "--to", "megatron", "--approx")
+    assert a.returncode == 0, a.stderr
+    assert "--lr-decay-style" in a.stdout and "largest difference" in a.stderr
