@@ -5,7 +5,8 @@ A scheduler's ``state_dict()`` is its ``__dict__`` minus the optimizer (torch 2.
 ``gamma`` and so on, plus ``base_lrs``, ``last_epoch`` (updates done) and ``_last_lr`` (the LR of the
 next update). The class itself is not stored, so it is recognised by its key set (table below).
 LambdaLR keeps no shape (its lambdas are not pickled) and OneCycleLR keeps its LR anchors in the
-optimizer, so both need ``--plan``. Each builder returns segments whose last one is open-ended, in
+optimizer, so both need ``--plan``; so does a CyclicLR with a custom scale_fn. CyclicLR's momentum
+cycling is not part of the LR curve. Each builder returns segments whose last one is open-ended, in
 multiples of ``base_lrs[0]``; SequentialLR clips and shifts its children into their windows.
 """
 
@@ -19,7 +20,7 @@ SIGNATURES = (
     ("SequentialLR", ("_schedulers", "_milestones")),
     ("ChainedScheduler", ("_schedulers",)),
     ("OneCycleLR", ("total_steps", "_schedule_phases")),
-    ("CyclicLR", ("step_size_up", "max_lrs")),
+    ("CyclicLR", ("total_size", "step_ratio", "max_lrs")),  # must come before ExponentialLR (both have gamma)
     ("CosineAnnealingWarmRestarts", ("T_0", "T_mult", "T_i")),
     ("CosineAnnealingLR", ("T_max", "eta_min")),
     ("MultiStepLR", ("milestones", "gamma")),
@@ -37,8 +38,7 @@ NEEDS_PLAN = {
     "MultiplicativeLR": "a MultiplicativeLR stores no schedule (its lambda is not saved)",
     "OneCycleLR": "OneCycleLR keeps max_lr/min_lr in the optimizer's param groups, not in its state",
     "ReduceLROnPlateau": "ReduceLROnPlateau follows a metric, not the step",
-    "CyclicLR": "lrplan does not rebuild CyclicLR from its state yet",
-    "CosineAnnealingWarmRestarts": "lrplan does not rebuild CosineAnnealingWarmRestarts from its state yet",
+    "CyclicLR": "this CyclicLR uses a custom scale_fn, which is not saved",
     "ChainedScheduler": "ChainedScheduler does not store its children's classes",
 }
 
@@ -95,8 +95,34 @@ def _segments(cls: str, st: dict, base: float) -> list[Segment]:
         factor = _num(st, "factor", cls)
         return _then_hold(n, lambda: Segment("constant", 0, n, Level(factor), label="constant"), Level(1.0),
                           Level(factor))
+    if cls == "CosineAnnealingWarmRestarts":
+        # closed form eta_min + (b - eta_min)(1 + cos(pi T_cur / T_i)) / 2, T_i *= T_mult at each restart
+        return [Segment("restarts", 0, None, Level(1.0), Level(_num(st, "eta_min", cls) / base),
+                        params=(("cycle", _num(st, "T_0", cls)), ("mult", _num(st, "T_mult", cls))),
+                        label="restarts")]
+    if cls == "CyclicLR" and st.get("_scale_fn_custom") is None:
+        return [_cyclic(st, base)]
     raise CheckpointError(f"a {cls} state cannot be turned into a schedule: {NEEDS_PLAN.get(cls, 'unsupported')}",
                           hint="pass --plan SOURCE with the schedule the run used")
+
+
+def _cyclic(st: dict, base: float) -> Segment:
+    """torch CyclicLR (torch 2.13): total_size = up + down and step_ratio = up / total_size, both floats of
+    whole step counts; recover up exactly so the shape's up / (up + down) is torch's step_ratio bit for bit."""
+    total, ratio = _num(st, "total_size", "CyclicLR"), _num(st, "step_ratio", "CyclicLR")
+    up = float(round(ratio * total))
+    if up / total != ratio or not 0 < up < total:
+        raise CheckpointError("CyclicLR step sizes are not whole numbers of steps", hint="pass --plan SOURCE")
+    mode, scale_mode = st.get("mode"), st.get("scale_mode")
+    if (mode, scale_mode) not in (("triangular", "cycle"), ("triangular2", "cycle"), ("exp_range", "iterations")):
+        raise CheckpointError(f"CyclicLR mode {mode!r} with scale_mode {scale_mode!r} is not rebuilt",
+                              hint="pass --plan SOURCE")
+    peak = st.get("max_lrs")
+    if not isinstance(peak, list) or not peak or not isinstance(peak[0], (int, float)):
+        raise CheckpointError("CyclicLR state has no max_lrs")
+    return Segment("cyclic", 0, None, Level(1.0), Level(float(peak[0]) / base),
+                   params=(("up", up), ("down", total - up), ("mode", mode), ("gamma", _num(st, "gamma", "CyclicLR"))),
+                   label="cyclic")
 
 
 def _then_hold(n: float, first, level: Level, at_zero: Level) -> list[Segment]:
