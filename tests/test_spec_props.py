@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
-from hypothesis import HealthCheck, assume, given, reject, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from lrplan import irjson
@@ -170,5 +169,3 @@ def test_generated_schedules_cover_every_shape():
 
     collect()
     assert seen == set(SHAPES)
-    assume(True)
-    assert math.isfinite(1.0)
