@@ -1,4 +1,4 @@
-"""Published schedules as presets: one TOML file each under ``presets/`` (package ``lrplan.presets_data``).
+"""Published schedules as presets: one TOML file each in the data package ``lrplan/presets_data/``.
 
 A preset file holds the exact numbers as an lrplan spec (without ``total=`` and ``peak=``, which are
 separate fields so that ``--steps`` and ``--lr`` can replace them), its primary source, and whether it
