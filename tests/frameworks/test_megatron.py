@@ -217,7 +217,7 @@ def _iterations(loaded) -> int:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_lr_matches_megatron_every_iteration(mcore, name):
     flags = CASES[name]
-    ld = megatron.read(flags, None, ReadOptions())
+    ld = megatron.FORMAT.read(flags, None, ReadOptions())
     n = _iterations(ld)
     ref_lr, ref_wd, ref_emb = reference(mcore, flags, n)
     steps = np.arange(n)
@@ -233,7 +233,7 @@ def test_verified_trace_from_reference(mcore):
     # reference megatron-deepspeed.md §1.9: GBS 8, W 10 it, D 100 it, logged after iteration 99 = 3.0082e-5
     flags = ("--lr 3e-4 --min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 10 --train-iters 100"
              " --global-batch-size 8")
-    ld = megatron.read(flags, None, ReadOptions())
+    ld = megatron.FORMAT.read(flags, None, ReadOptions())
     ref = reference(mcore, flags, 103)[0]
     assert_lr_close(lr(ld.schedule, np.arange(103)), ref)
     assert ref[0] == 0.0 and ref[10] == pytest.approx(3e-4) and ref[99] == pytest.approx(3.0082e-5, rel=1e-4)
@@ -252,20 +252,20 @@ torchrun --nproc_per_node 8 pretrain_gpt.py \\
 
 
 def test_shell_script_reads_like_the_flag_string():
-    a = megatron.read(SHELL, None, ReadOptions())
-    b = megatron.read(CASES["cosine"], None, ReadOptions())
+    a = megatron.FORMAT.read(SHELL, None, ReadOptions())
+    b = megatron.FORMAT.read(CASES["cosine"], None, ReadOptions())
     steps = np.arange(12_100)
     assert_lr_close(lr(a.schedule, steps), lr(b.schedule, steps))
     assert a.raw["train_iters"] == 12000 and a.raw["lr_decay_style"] == "cosine"
 
 
 def test_shell_variable_holding_flags_is_split():
-    args, _ = megatron.parse_flags('ARGS="--lr 1e-4 --train-iters 500" ; python x.py $ARGS')
+    args, _ = megatron.flags.parse_flags('ARGS="--lr 1e-4 --train-iters 500" ; python x.py $ARGS')
     assert args == {"lr": 1e-4, "train_iters": 500}
 
 
 def test_raw_defaults_notes_and_step_name():
-    ld = megatron.read("--lr 3e-4 --lr-warmup-fraction 0.001 --lr-decay-iters 430000 --train-iters 500000"
+    ld = megatron.FORMAT.read("--lr 3e-4 --lr-warmup-fraction 0.001 --lr-decay-iters 430000 --train-iters 500000"
                        " --global-batch-size 1024", None, ReadOptions())
     assert ld.raw["lr_warmup_fraction"] == 0.001
     assert {"min_lr", "lr_decay_style", "lr_warmup_init"} <= set(ld.raw["_defaults_applied"])
@@ -287,7 +287,7 @@ def test_from_args_accepts_checkpoint_namespace_values():
                 lr_wsd_decay_samples=None, decoupled_lr=None, decoupled_min_lr=None, seq_length=2048,
                 some_model_arg=24)
     ld = megatron.from_args(args, ReadOptions())
-    ref = megatron.read(CASES["samples-cosine"], None, ReadOptions())
+    ref = megatron.FORMAT.read(CASES["samples-cosine"], None, ReadOptions())
     steps = np.arange(12_600)
     assert_lr_close(lr(ld.schedule, steps), lr(ref.schedule, steps))
     assert ld.raw["some_model_arg"] == 24
@@ -339,24 +339,24 @@ BAD = {
 def test_bad_flags_give_located_errors(flags):
     message, hint = BAD[flags]
     with pytest.raises(LrplanError) as e:
-        megatron.read(flags, None, ReadOptions())
+        megatron.FORMAT.read(flags, None, ReadOptions())
     assert e.value.where + ": " + e.value.message == message
     if hint:
         assert hint in e.value.hint
 
 
 def test_cli_options_fill_missing_lr_and_length():
-    ld = megatron.read("--lr-decay-style cosine --lr-warmup-iters 10", None, ReadOptions(steps="1k", lr=1e-3))
+    ld = megatron.FORMAT.read("--lr-decay-style cosine --lr-warmup-iters 10", None, ReadOptions(steps="1k", lr=1e-3))
     assert ld.schedule.peak_lr == 1e-3 and ld.schedule.total == 1000
     assert any("from --lr" in n for n in ld.notes)
 
 
 def test_detect_scores():
-    assert megatron.detect(SHELL, None) >= 5
-    assert megatron.detect("--lr 3e-4 --train-iters 10", None) == 7
-    assert megatron.detect("warmup=2000,cosine", None) == 0
-    assert megatron.detect('{"scheduler": {"type": "WarmupLR"}}', None) == 0
-    assert megatron.detect("--learning_rate 3e-4 --num_train_epochs 3", None) == 0
+    assert megatron.FORMAT.detect(SHELL, None) >= 5
+    assert megatron.FORMAT.detect("--lr 3e-4 --train-iters 10", None) == 7
+    assert megatron.FORMAT.detect("warmup=2000,cosine", None) == 0
+    assert megatron.FORMAT.detect('{"scheduler": {"type": "WarmupLR"}}', None) == 0
+    assert megatron.FORMAT.detect("--learning_rate 3e-4 --num_train_epochs 3", None) == 0
 
 
 # ---- writer: spec -> flags -> (our reader, the real scheduler) -----------------------------------
@@ -392,7 +392,7 @@ WRITE_CASES = {  # spec, --steps, extra flags the user adds (the writer leaves G
 def test_written_flags_run_in_megatron_like_the_spec(mcore, name):
     spec, steps, user = WRITE_CASES[name]
     schedule = parse_spec(spec, steps=steps, lr=3e-4)
-    text = megatron.write(schedule, WriteOptions(version="0.1.0", source_label=spec)).text
+    text = megatron.FORMAT.write(schedule, WriteOptions(version="0.1.0", source_label=spec)).text
     flags = shlex.join(_shell_argv(text)) + user
     from lrplan.batch import step_of_position
 
@@ -400,12 +400,12 @@ def test_written_flags_run_in_megatron_like_the_spec(mcore, name):
     assert n >= 10_000
     k = np.arange(n + 1)
     ours = lr(schedule, k)
-    assert_lr_close(lr(megatron.read(flags, None, ReadOptions()).schedule, k), ours, what=name + " reader")
+    assert_lr_close(lr(megatron.FORMAT.read(flags, None, ReadOptions()).schedule, k), ours, what=name + " reader")
     assert_lr_close(ours, reference(mcore, flags, len(k))[0], what=name + " megatron")
 
 
 def test_spec_example_from_the_brief_is_iteration_flags():
-    text = megatron.write(parse_spec("warmup=2000,cosine,min=0.1", steps="100k", lr=3e-4),
+    text = megatron.FORMAT.write(parse_spec("warmup=2000,cosine,min=0.1", steps="100k", lr=3e-4),
                           WriteOptions(version="0.1.0", source_label="warmup=2000,cosine,min=0.1")).text
     assert _shell_argv(text) == ["--train-iters", "100000", "--lr", "0.0003", "--min-lr", "3e-05",
                                  "--lr-decay-style", "cosine", "--lr-warmup-iters", "2000"]
@@ -426,23 +426,23 @@ INEXPRESSIBLE = {
 @pytest.mark.parametrize("spec", sorted(INEXPRESSIBLE))
 def test_inexpressible_names_the_part(spec):
     with pytest.raises(InexpressibleError) as e:
-        megatron.write(parse_spec(spec, steps="10k", lr=3e-4), WriteOptions())
+        megatron.FORMAT.write(parse_spec(spec, steps="10k", lr=3e-4), WriteOptions())
     assert e.value.message == INEXPRESSIBLE[spec]
 
 
 def test_ratio_floor_without_peak_is_inexpressible_and_zero_floor_is_not():
     with pytest.raises(InexpressibleError) as e:
-        megatron.write(parse_spec("warmup=100,cosine,min=0.1", steps="10k"), WriteOptions())
+        megatron.FORMAT.write(parse_spec("warmup=100,cosine,min=0.1", steps="10k"), WriteOptions())
     assert e.value.message == "an LR floor given as a ratio with no peak LR" and "--lr" in e.value.hint
-    text = megatron.write(parse_spec("warmup=100,cosine", steps="10k"), WriteOptions()).text
+    text = megatron.FORMAT.write(parse_spec("warmup=100,cosine", steps="10k"), WriteOptions()).text
     assert "# the schedule has no peak LR: add --lr PEAK" in text and "--lr" not in _shell_argv(text)
 
 
 def test_approx_reports_the_real_largest_deviation():
     schedule = parse_spec("warmup=100,poly(power=2)", steps="10k", lr=3e-4)
-    w = megatron.write(schedule, WriteOptions(approx=True))
+    w = megatron.FORMAT.write(schedule, WriteOptions(approx=True))
     dev, at = w.deviation
-    other = megatron.read(shlex.join(_shell_argv(w.text)), None, ReadOptions()).schedule
+    other = megatron.FORMAT.read(shlex.join(_shell_argv(w.text)), None, ReadOptions()).schedule
     k = np.arange(10_001)
     diff = np.abs(lr(schedule, k) - lr(other, k))
     assert dev == pytest.approx(diff.max(), rel=1e-12) and diff[at] == diff.max() and 0 < dev < 3e-4
@@ -460,14 +460,14 @@ GOLDEN = {
 @pytest.mark.parametrize("case", sorted(GOLDEN))
 def test_golden(case, golden):
     spec, steps = GOLDEN[case]
-    text = megatron.write(parse_spec(spec, steps=steps, lr=3e-4), WriteOptions(version="0.1.0", source_label=spec)).text
+    text = megatron.FORMAT.write(parse_spec(spec, steps=steps, lr=3e-4), WriteOptions(version="0.1.0", source_label=spec)).text
     golden("megatron/" + case + ".sh", text)
 
 
 def test_golden_of_megatron_flags(golden):
-    ld = megatron.read(CASES["wd-cosine-decoupled"], None, ReadOptions())
+    ld = megatron.FORMAT.read(CASES["wd-cosine-decoupled"], None, ReadOptions())
     golden("megatron/wd-cosine-decoupled.sh",
-           megatron.write(ld.schedule, WriteOptions(version="0.1.0", source_label="flags")).text)
+           megatron.FORMAT.write(ld.schedule, WriteOptions(version="0.1.0", source_label="flags")).text)
 
 
 # ---- hypothesis: Megatron-expressible IR -> flags -> IR, curves agree ------------------------------
@@ -505,9 +505,9 @@ def megatron_flags(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(megatron_flags())
 def test_round_trip_flags_ir_flags(flags):
-    ld = megatron.read(flags, None, ReadOptions())
-    text = megatron.write(ld.schedule, WriteOptions()).text
-    back = megatron.read(shlex.join(_shell_argv(text)), None, ReadOptions()).schedule
+    ld = megatron.FORMAT.read(flags, None, ReadOptions())
+    text = megatron.FORMAT.write(ld.schedule, WriteOptions()).text
+    back = megatron.FORMAT.read(shlex.join(_shell_argv(text)), None, ReadOptions()).schedule
     k = np.arange(int(ld.schedule.total) + 2)
     assert_lr_close(lr(back, k), lr(ld.schedule, k))
     for name in ["weight_decay"] * (ld.schedule.weight_decay is not None) + [g for g, _ in ld.schedule.groups]:

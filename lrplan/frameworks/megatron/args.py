@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import LrplanError
-from .megatron_build import Plan, constant_batch, rampup_batch, step_batch
-from .megatron_tables import DESTS, FLAG_OF_DEST
+from ...errors import LrplanError
+from .build import Plan, constant_batch, rampup_batch, step_batch
+from .tables import DESTS, FLAG_OF_DEST
 
 # Schedule-relevant dests whose Megatron default is filled in when absent.
 DEFAULTED = ("min_lr", "lr_decay_style", "lr_wsd_decay_style", "lr_warmup_init", "lr_warmup_iters",

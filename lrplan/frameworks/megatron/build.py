@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..ir import ONE, ZERO, Axis, ConstantBatch, Curve, Level, RampupBatch, Segment, StepBatch
-from .megatron_tables import WSD_SHAPE
+from ...ir import ONE, ZERO, Axis, ConstantBatch, Curve, Level, RampupBatch, Segment, StepBatch
+from .tables import WSD_SHAPE
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import math
 import re
 import shlex
 
-from ..errors import LrplanError
-from .megatron_tables import FLAGS, SPELLINGS, UNRELATED_LOOKALIKES, Flag
+from ...errors import LrplanError
+from .tables import FLAGS, SPELLINGS, UNRELATED_LOOKALIKES, Flag
 
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 NEAR_MISS = 0.8  # difflib ratio above which an unknown flag is taken for a misspelt schedule flag

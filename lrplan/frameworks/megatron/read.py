@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 
-from ..errors import LrplanError
-from ..ir import Schedule
-from .base import Format, Loaded, ReadOptions
-from .megatron_args import (Resolved, check_levels, check_modes, check_plan, check_wd, make_plan, resolve_batch,
+from ...errors import LrplanError
+from ...ir import Schedule
+from ..base import Format, Loaded, ReadOptions
+from .args import (Resolved, check_levels, check_modes, check_plan, check_wd, make_plan, resolve_batch,
                             with_defaults)
-from .megatron_build import Plan, group_levels, lr_curve, main_levels, make_axis, wd_curve
-from .megatron_flags import has_megatron_flags, parse_flags
+from .build import Plan, group_levels, lr_curve, main_levels, make_axis, wd_curve
+from .flags import has_megatron_flags, parse_flags
 
 WD_DESTS = ("weight_decay", "start_weight_decay", "end_weight_decay", "weight_decay_incr_style")
 
@@ -38,7 +38,7 @@ def _fill_from_opts(args: dict, opts: ReadOptions, notes: list[str]) -> dict:
         args["lr"] = opts.lr
         notes.append(f"peak LR {opts.lr:g} from --lr (the flags have none)")
     if args.get("train_iters") is None and args.get("train_samples") is None and opts.steps is not None:
-        from ..spec.quantity import parse_quantity
+        from ...spec.quantity import parse_quantity
 
         n = float(parse_quantity(opts.steps).value)
         if n != int(n) or n <= 0:
@@ -135,7 +135,7 @@ def detect(text: str, path) -> int:
 
 
 def write(schedule, opts):
-    from .megatron_write import write as _write
+    from .write import write as _write
 
     return _write(schedule, opts)
 

@@ -17,11 +17,11 @@ import math
 import shlex
 from dataclasses import dataclass
 
-from ..errors import InexpressibleError, LrplanError
-from ..evaluate import companion_values, lr
-from ..ir import ConstantBatch, RampupBatch, Schedule
-from .base import ReadOptions, Written
-from .megatron_tables import FLAG_OF_DEST, SHAPE_WSD
+from ...errors import InexpressibleError, LrplanError
+from ...evaluate import companion_values, lr
+from ...ir import ConstantBatch, RampupBatch, Schedule
+from ..base import ReadOptions, Written
+from .tables import FLAG_OF_DEST, SHAPE_WSD
 
 ORDER = ("train_iters", "train_samples", "global_batch_size", "rampup_batch_size", "step_batch_size_schedule",
          "seq_length", "lr", "min_lr", "lr_decay_style", "lr_decay_iters", "lr_decay_samples",
@@ -45,7 +45,7 @@ def _is_int(x: float) -> bool:
 
 def targets(s: Schedule) -> list[Target]:
     """Modes to try, preferred first: iterations when the batch is constant, else samples."""
-    from ..batch import step_of_position
+    from ...batch import step_of_position
 
     total = s.total if s.total is not None else s.lr.end
     if total is None:
@@ -241,7 +241,7 @@ def deviation(s: Schedule, args: dict, t: Target) -> tuple[float, int, bool]:
     exceeds the exactness tolerance anywhere."""
     import numpy as np
 
-    from .megatron import from_args
+    from .read import from_args
 
     probe = dict(args)
     if "lr" not in probe:
@@ -272,7 +272,7 @@ def deviation(s: Schedule, args: dict, t: Target) -> tuple[float, int, bool]:
 
 def nearest(s: Schedule, t: Target) -> tuple[dict, float, int]:
     """The Megatron schedule closest to ``s`` (max |difference|) among one per decay style."""
-    from ..evaluate import curve_value
+    from ...evaluate import curve_value
 
     segs, peak = s.lr.segments, s.peak
     first = segs[0]
