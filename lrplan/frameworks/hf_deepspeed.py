@@ -71,7 +71,7 @@ def deepspeed_schedule(ds, vals: dict, T: int | None, opts: ReadOptions, path, n
     opt_params = (config.get("optimizer") or {}).get("params")
     if isinstance(opt_params, dict):
         _fill(opt_params, "lr", lr, "optimizer.params.lr")
-    from .deepspeed import from_config
+    from .deepspeed.read import from_config
 
     loaded = from_config(config, opts)
     notes.append(f"the DeepSpeed config's scheduler ({sched.get('type')}) wins over lr_scheduler_type "

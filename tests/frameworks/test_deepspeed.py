@@ -22,7 +22,7 @@ from lrplan.errors import InexpressibleError, LrplanError
 from lrplan.evaluate import companion_values, lr
 from lrplan.frameworks import deepspeed as ds
 from lrplan.frameworks.base import ReadOptions, WriteOptions
-from lrplan.frameworks.deepspeed_write import write
+from lrplan.frameworks.deepspeed.write import write
 from lrplan.spec import parse_spec
 from conftest import assert_lr_close, require, run_cli
 
@@ -161,7 +161,7 @@ def test_warmup_lr_default_max_is_the_optimizer_lr_note():
     ("warmup=100,cosine", 0),
 ])
 def test_detect(text, score):
-    assert ds.detect(text, None) == score
+    assert ds.FORMAT.detect(text, None) == score
 
 
 # ---- errors: what DeepSpeed would reject, and what lrplan needs -------------------------------------

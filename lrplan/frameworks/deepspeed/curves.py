@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 
-from ..errors import LrplanError
-from ..ir import ONE, Curve, Level, Segment
+from ...errors import LrplanError
+from ...ir import ONE, Curve, Level, Segment
 
 MAX_STAIR_SEGMENTS = 200_000  # staircase curves become one constant segment per stair
 

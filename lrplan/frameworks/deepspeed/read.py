@@ -17,10 +17,10 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import LrplanError, did_you_mean
-from ..ir import Axis, Curve, Level, Schedule, Segment
-from . import deepspeed_curves as curves
-from .base import Format, Loaded, ReadOptions
+from ...errors import LrplanError, did_you_mean
+from ...ir import Axis, Curve, Level, Schedule, Segment
+from . import curves
+from ..base import Format, Loaded, ReadOptions
 
 # ---- tables --------------------------------------------------------------------------------------
 
@@ -275,7 +275,7 @@ def _number(value, where: str, *, positive: bool = False) -> float:
 
 
 def _steps_value(text, where: str, *, integer: bool = False):
-    from ..spec.quantity import parse_quantity
+    from ...spec.quantity import parse_quantity
 
     try:
         q = parse_quantity(str(text))
@@ -392,7 +392,7 @@ BUILDERS = {"WarmupLR": _build_warmup, "WarmupDecayLR": _build_decay, "WarmupCos
 
 
 def _write(schedule, opts):
-    from .deepspeed_write import write
+    from .write import write
 
     return write(schedule, opts)
 
