@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from lrplan.errors import ExitCode, InexpressibleError, LrplanError
 from lrplan.evaluate import lr
-from lrplan.frameworks import hf, hf_writer
+from lrplan.frameworks import hf
+from lrplan.frameworks.hf import write as hf_writer
 from lrplan.frameworks.base import ReadOptions, WriteOptions
-from lrplan.frameworks.hf_schedule import build
+from lrplan.frameworks.hf.schedules import build
 from lrplan.ir import ONE, ZERO, Curve, Level, Schedule, Segment
 from tests.conftest import assert_lr_close, require, run_cli
 
@@ -89,7 +90,7 @@ def test_every_type_matches_get_scheduler(kind, kwargs, warmup):
     "--max_steps 10000 --learning_rate=3e-4 --bf16",
 ])
 def test_flag_strings_match_get_scheduler(text):
-    ld = hf.read(text, None, ReadOptions())
+    ld = hf.FORMAT.read(text, None, ReadOptions())
     raw = ld.raw
     kw = json.loads(raw["lr_scheduler_kwargs"])
     wu = 300 if raw.get("warmup_steps") == "0.03" else 500
@@ -166,7 +167,7 @@ def test_defaults_raw_and_step_name():
 def test_yaml_string_numbers_and_kwargs_json_string():
     text = "learning_rate: 2e-5\nlr_scheduler_type: cosine_with_min_lr\n" \
            "lr_scheduler_kwargs: '{\"min_lr\": 2e-6}'\nmax_steps: 10000\nwarmup_steps: 100\n"
-    ld = hf.read(text, None, ReadOptions())
+    ld = hf.FORMAT.read(text, None, ReadOptions())
     assert_lr_close(lr(ld.schedule, np.arange(N)), hf_lrs("cosine_with_min_lr", {"min_lr": 2e-6}, 100, 10_000, 2e-5))
 
 
@@ -179,7 +180,7 @@ def test_yaml_string_numbers_and_kwargs_json_string():
     ("warmup=2000,cosine", 0),
 ])
 def test_detect(text, score):
-    assert hf.detect(text, None) == score
+    assert hf.FORMAT.detect(text, None) == score
 
 
 # ---- T and W against the real TrainingArguments / Trainer ------------------------------------------
@@ -190,16 +191,16 @@ def test_detect(text, score):
 def test_warmup_rule_matches_training_arguments(ws, total, tmp_path):
     transformers = require("transformers")
     args = transformers.TrainingArguments(output_dir=str(tmp_path), warmup_steps=ws, report_to=[])
-    vals, _ = hf.normalise({"warmup_steps": ws})
-    assert hf.warmup_steps(vals, total, []) == args.get_warmup_steps(total)
+    vals, _ = hf.read.normalise({"warmup_steps": ws})
+    assert hf.read.warmup_steps(vals, total, []) == args.get_warmup_steps(total)
 
 
 def test_warmup_ratio_4x_rule():
     notes = []
-    vals, _ = hf.normalise({"warmup_ratio": 0.07})
-    assert hf.warmup_steps(vals, 100, notes) == 8  # 4.x: ceil(100 * 0.07) = ceil(7.000000000000001)
-    vals, _ = hf.normalise({"warmup_ratio": 0.03, "warmup_steps": 10})
-    assert hf.warmup_steps(vals, 1000, notes) == 10 and "warmup_steps wins" in notes[-1]
+    vals, _ = hf.read.normalise({"warmup_ratio": 0.07})
+    assert hf.read.warmup_steps(vals, 100, notes) == 8  # 4.x: ceil(100 * 0.07) = ceil(7.000000000000001)
+    vals, _ = hf.read.normalise({"warmup_ratio": 0.03, "warmup_steps": 10})
+    assert hf.read.warmup_steps(vals, 1000, notes) == 10 and "warmup_steps wins" in notes[-1]
 
 
 TRAINER_T_CASES = [  # (dataset size, batch, accumulation, epochs, drop_last)
@@ -296,7 +297,7 @@ def test_deepspeed_scheduler_wins_with_hf_auto_values(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("learning_rate: 2.0e-4\nlr_scheduler_type: cosine\nwarmup_steps: 0.05\n"
                       "max_steps: 10000\ndeepspeed: ds.json\n")
-    ld = hf.read(recipe.read_text(), recipe, ReadOptions())
+    ld = hf.FORMAT.read(recipe.read_text(), recipe, ReadOptions())
     # HF's own filling of "auto" (the Trainer's path), then lrplan's DeepSpeed reader on the result.
     args = transformers.TrainingArguments(output_dir=str(tmp_path), learning_rate=2e-4, warmup_steps=0.05,
                                           max_steps=10_000, report_to=[])
@@ -406,7 +407,7 @@ def test_approx_reports_deviation():
     with pytest.raises(InexpressibleError):
         _write(bent, "yaml")
     written = _write(bent, "yaml", approx=True)
-    back = hf.read(written.text, None, ReadOptions()).schedule
+    back = hf.FORMAT.read(written.text, None, ReadOptions()).schedule
     diff = np.abs(lr(bent, np.arange(10_000)) - lr(back, np.arange(10_000)))
     assert written.deviation == (float(diff.max()), int(diff.argmax()))
     assert written.deviation[0] > 1e-6
@@ -437,7 +438,7 @@ def test_round_trip_through_yaml_and_json(tk, warmup, total, peak):
     schedule = build(kind, kw, warmup, total, peak)
     steps = np.arange(total)
     for variant in ("yaml", "json"):
-        back = hf.read(_write(schedule, variant).text, None, ReadOptions()).schedule
+        back = hf.FORMAT.read(_write(schedule, variant).text, None, ReadOptions()).schedule
         assert_lr_close(lr(back, steps), lr(schedule, steps), what=variant)
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 
-from ..errors import InexpressibleError, LrplanError
-from ..evaluate import lr
-from ..ir import Schedule
-from .base import Written
-from .hf_schedule import build
+from ...errors import InexpressibleError, LrplanError
+from ...evaluate import lr
+from ...ir import Schedule
+from ..base import Written
+from .schedules import build
 
 VARIANTS = ("yaml", "json", "python")
 ORDER = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_min_lr", "polynomial",
@@ -178,7 +178,7 @@ def write(schedule: Schedule, opts) -> Written:
     if variant not in (None, *VARIANTS):
         raise LrplanError(f"unknown --variant {variant!r} for hf", hint="use yaml, json or python")
     if variant == "python":
-        from .hf_python import python_code
+        from .python import python_code
 
         return python_code(schedule, opts, "--variant python was asked for")
     companions = [n for n, c in (("weight-decay curve", schedule.weight_decay),
@@ -196,7 +196,7 @@ def write(schedule: Schedule, opts) -> Written:
         return Written(text, notes, None if exact and not opts.approx else (dev, at))
     why = _why(match)
     if variant is None:
-        from .hf_python import python_code
+        from .python import python_code
 
         return python_code(schedule, opts, why)
     raise InexpressibleError(f"no HF lr_scheduler_type expresses this schedule exactly ({why})",

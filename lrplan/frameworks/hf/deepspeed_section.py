@@ -18,8 +18,8 @@ import copy
 import json
 from pathlib import Path
 
-from ..errors import LrplanError
-from .base import Loaded, ReadOptions
+from ...errors import LrplanError
+from ..base import Loaded, ReadOptions
 
 
 def _load(ds, path: Path | None) -> dict:
@@ -53,7 +53,7 @@ def _fill(node: dict, key: str, value, where: str, *, check: bool = True) -> Non
 
 def deepspeed_schedule(ds, vals: dict, T: int | None, opts: ReadOptions, path, notes: list[str]) -> Loaded | None:
     """The DeepSpeed scheduler's schedule with HF's auto values filled, or None when it has no scheduler."""
-    from .hf import warmup_steps
+    from .read import warmup_steps
 
     config = _load(ds, path)
     sched = config.get("scheduler")
@@ -71,7 +71,7 @@ def deepspeed_schedule(ds, vals: dict, T: int | None, opts: ReadOptions, path, n
     opt_params = (config.get("optimizer") or {}).get("params")
     if isinstance(opt_params, dict):
         _fill(opt_params, "lr", lr, "optimizer.params.lr")
-    from .deepspeed.read import from_config
+    from ..deepspeed.read import from_config
 
     loaded = from_config(config, opts)
     notes.append(f"the DeepSpeed config's scheduler ({sched.get('type')}) wins over lr_scheduler_type "

@@ -8,8 +8,8 @@ after each optimizer step), which is exactly lrplan's step convention: no index 
 
 from __future__ import annotations
 
-from ..errors import LrplanError, did_you_mean
-from ..ir import ONE, ZERO, Curve, Level, Schedule, Segment
+from ...errors import LrplanError, did_you_mean
+from ...ir import ONE, ZERO, Curve, Level, Schedule, Segment
 
 # kwargs each builder accepts through ``lr_scheduler_kwargs`` (besides the Trainer's own W and T).
 # None: get_scheduler ignores every kwarg for that type (5.23.0 ``get_scheduler`` dispatch).

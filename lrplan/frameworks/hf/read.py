@@ -18,9 +18,9 @@ import math
 import re
 import shlex
 
-from ..errors import LrplanError
-from .base import Format, Loaded, ReadOptions
-from .hf_schedule import build
+from ...errors import LrplanError
+from ..base import Format, Loaded, ReadOptions
+from .schedules import build
 
 # TrainingArguments fields the schedule depends on, with their 5.23.0 defaults (None: no default used).
 DEFAULTS: dict[str, object] = {
@@ -214,8 +214,8 @@ def total_steps(vals: dict, opts: ReadOptions, notes: list[str]) -> int | None:
                      f"(dataset_size {n}, world_size {world}, batch {bs}, accumulation {G})")
         return T
     if opts.steps is not None:
-        from ..ir import Axis
-        from ..spec.parser import _Ctx, _external_total
+        from ...ir import Axis
+        from ...spec.parser import _Ctx, _external_total
 
         t = _external_total(opts.steps, _Ctx("", axis=Axis()))
         if t != int(t):
@@ -267,7 +267,7 @@ def from_training_args(fields: dict, opts: ReadOptions, *, max_steps: int | None
     raw = dict(fields, _defaults_applied=applied)
     ds = fields.get("deepspeed")
     if ds:
-        from .hf_deepspeed import deepspeed_schedule
+        from .deepspeed_section import deepspeed_schedule
 
         loaded = deepspeed_schedule(ds, vals, T, opts, path, notes)
         if loaded is not None:
@@ -299,7 +299,7 @@ def read(text, path, opts: ReadOptions) -> Loaded:
 
 
 def _write(schedule, opts):
-    from .hf_writer import write
+    from .write import write
 
     return write(schedule, opts)
 

@@ -9,9 +9,9 @@ per optimizer update, so update k uses ``lr_lambda(k) * PEAK_LR`` -- lrplan's st
 
 from __future__ import annotations
 
-from ..ir import Schedule
-from .base import Written
-from .torch_code import assign, check_companions, closed_form_module, comment
+from ...ir import Schedule
+from ..base import Written
+from ..torch_code import assign, check_companions, closed_form_module, comment
 
 
 def python_code(schedule: Schedule, opts, why: str) -> Written:
