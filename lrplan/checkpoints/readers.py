@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..errors import CheckpointError, LrplanError
 from ..frameworks.base import Loaded, ReadOptions
-from . import safepickle, torchsched
+from . import safepickle
+from ..frameworks.torch import state as torchsched
 from .info import Info, first_group_lr, plain_fields
 from .locate import DS_RANK0, Found, _latest_numbered, dcp_entry, dcp_index
 

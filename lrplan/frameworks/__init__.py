@@ -14,9 +14,9 @@ MODULES: dict[str, str] = {
     "json": "lrplan.frameworks.json_format",
     "megatron": "lrplan.frameworks.megatron",
     "deepspeed": "lrplan.frameworks.deepspeed",
-    "torch": "lrplan.frameworks.torch_code",
+    "torch": "lrplan.frameworks.torch",
     "torchtitan": "lrplan.frameworks.torchtitan",
-    "optax": "lrplan.frameworks.optax_code",
+    "optax": "lrplan.frameworks.optax",
     "lightning": "lrplan.frameworks.lightning",
     "hf": "lrplan.frameworks.hf",
 }

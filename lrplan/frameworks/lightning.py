@@ -5,14 +5,14 @@ scheduler configured with ``"interval": "step", "frequency": 1`` after every opt
 skips the batches that only accumulate gradients (``_should_accumulate``), so with
 ``accumulate_grad_batches=G`` it still steps once per optimizer update: update ``k`` uses the value
 at ``last_epoch == k``, lrplan's step ``k``. The schedule itself is the torch writer's closed form
-(``lrplan/frameworks/torch_code.py``), exact for every IR.
+(``lrplan/frameworks/torch/write.py``), exact for every IR.
 """
 
 from __future__ import annotations
 
 from ..ir import Schedule
 from .base import Format, Written
-from .torch_code import check_companions, closed_form_module, comment, header
+from .torch.write import check_companions, closed_form_module, comment, header
 
 METHOD = [
     "def configure_optimizers(self):",

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import assert_lr_close, require
-from lrplan.checkpoints import safepickle, torchsched
+from lrplan.checkpoints import safepickle
+from lrplan.frameworks.torch import state as torchsched
 from lrplan.evaluate import lr
 
 STEPS = 10_000

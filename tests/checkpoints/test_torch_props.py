@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_lr_close, require
-from lrplan.checkpoints import safepickle, torchsched
+from lrplan.checkpoints import safepickle
+from lrplan.frameworks.torch import state as torchsched
 from lrplan.evaluate import lr
 
 STEPS = 400

@@ -1,7 +1,7 @@
 """``convert --to hf --variant python``: an optimizer plus a closed-form LambdaLR for ``Trainer(optimizers=...)``.
 
 Used when no ``lr_scheduler_type`` expresses the schedule exactly (or when asked for). The closed form
-is the stdlib-only module of :mod:`lrplan.frameworks.torch_code` (same operation order as
+is the stdlib-only module of :mod:`lrplan.frameworks.torch.write` (same operation order as
 :mod:`lrplan.shapes`). The Trainer then skips ``create_scheduler`` (transformers 5.23.0
 ``Trainer.create_optimizer_and_scheduler`` keeps a scheduler passed in ``optimizers``) and steps it once
 per optimizer update, so update k uses ``lr_lambda(k) * PEAK_LR`` -- lrplan's step k.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ...ir import Schedule
 from ..base import Written
-from ..torch_code import assign, check_companions, closed_form_module, comment
+from ..torch.write import assign, check_companions, closed_form_module, comment
 
 
 def python_code(schedule: Schedule, opts, why: str) -> Written:

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import pprint
 
-from ..batch import runs
-from ..errors import InexpressibleError
-from ..evaluate import _end_value
-from ..ir import Schedule, Segment
-from ..ops import math_ops
-from .base import Format, Written
+from ...batch import runs
+from ...errors import InexpressibleError
+from ...evaluate import _end_value
+from ...ir import Schedule, Segment
+from ...ops import math_ops
+from ..base import Format, Written
 
 # ---- shape functions emitted into the generated code (mirror lrplan/shapes.py, math back end) ----
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from ..errors import InexpressibleError
 from ..ir import Schedule, Segment
 from .base import Format, Written
-from .torch_code import assign, check_companions, comment, data_lines, header, shape_function_name
+from .torch.write import assign, check_companions, comment, data_lines, header, shape_function_name
 
 # jax.numpy versions of the shape formulas (numpy back end of lrplan/ops.py, same operation order).
 JNP_SHAPES: dict[str, str] = {
@@ -222,7 +222,7 @@ def builtin_pieces(schedule: Schedule) -> tuple[list[str], list[int]] | None:
         pieces.append(piece)
     last = curve.segments[-1]
     if curve.end is not None and curve.after == "hold" and last.kind not in SELF_HOLDING:
-        from .torch_code import hold_value
+        from .torch.write import hold_value
 
         if not float(curve.end).is_integer():
             return None

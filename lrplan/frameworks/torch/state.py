@@ -12,8 +12,8 @@ multiples of ``base_lrs[0]``; SequentialLR clips and shifts its children into th
 
 from __future__ import annotations
 
-from ..errors import CheckpointError
-from ..ir import Curve, Level, Schedule, Segment
+from ...errors import CheckpointError
+from ...ir import Curve, Level, Schedule, Segment
 
 # class name -> keys that identify its state dict (checked in this order; first full match wins)
 SIGNATURES = (
