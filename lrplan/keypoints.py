@@ -9,7 +9,7 @@ from .batch import position, step_of_position
 from .errors import LrplanError
 from .ir import Axis, Schedule, phase_label
 from .ops import math_ops, numpy_ops
-from .spec.quantity import QuantityError, parse_quantity
+from .quantity import QuantityError, parse_quantity
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def _steps_and_total(preset: Preset, steps: str | None) -> tuple[str | None, str
     if not text.endswith("%"):
         return text, None
     from .spec import parse_spec
-    from .spec.quantity import QuantityError, format_number, parse_quantity
+    from .quantity import QuantityError, format_number, parse_quantity
 
     try:
         pct = parse_quantity(text).value

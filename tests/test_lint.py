@@ -16,7 +16,7 @@ from conftest import run_cli
 from lrplan import irjson, lint
 from lrplan.frameworks.base import Loaded, ReadOptions
 from lrplan.ir import ONE, Curve, Level, Schedule, Segment
-from lrplan.lint_rules import RULES
+from lrplan.lint.rules import RULES
 from lrplan.sources import load
 from lrplan.spec import parse_spec
 

@@ -142,7 +142,7 @@ def resume(
     from ..evaluate import lr_at
     from ..frameworks.base import WriteOptions
     from ..spec.printer import print_spec
-    from ..spec.quantity import parse_quantity
+    from ..quantity import parse_quantity
 
     def count(text, what):
         if text is None:

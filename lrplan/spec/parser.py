@@ -17,7 +17,7 @@ from ..errors import ScheduleError, SpecError, did_you_mean
 from ..ir import (AFTER_POLICIES, ONE, UNITS, ZERO, Axis, ConstantBatch, Curve, Level, RampupBatch,
                   Schedule, Segment, StepBatch)
 from ..shapes import ALIASES, SHAPES
-from .quantity import QuantityError, parse_float, parse_quantity
+from ..quantity import QuantityError, parse_float, parse_quantity
 from .syntax import Item, Value, parse_items
 
 # Phase words that are not shape names.

@@ -6,7 +6,7 @@ from ..errors import ScheduleError, did_you_mean
 from ..ir import ONE, ZERO, Level, Segment
 from ..shapes import ALIASES, SHAPES
 from .parser import COMMON_ARGS, DEFAULT_FROM, DEFAULT_TO, WARMUP_SHAPES
-from .quantity import QuantityError, parse_quantity
+from ..quantity import QuantityError, parse_quantity
 from .syntax import Item, Value
 
 # Phase-specific argument words beyond the shape's own parameters.

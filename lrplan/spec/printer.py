@@ -14,7 +14,7 @@ from ..ir import ONE, ZERO, Curve, Level, RampupBatch, Schedule, Segment, StepBa
 from ..shapes import SHAPES
 from .parser import DEFAULT_FROM, DEFAULT_TO, WARMUP_SHAPES
 from .phases import POSITION_PARAMS, end_level
-from .quantity import format_number as num
+from ..quantity import format_number as num
 
 
 def print_spec(s: Schedule) -> str:

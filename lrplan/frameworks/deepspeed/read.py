@@ -275,7 +275,7 @@ def _number(value, where: str, *, positive: bool = False) -> float:
 
 
 def _steps_value(text, where: str, *, integer: bool = False):
-    from ...spec.quantity import parse_quantity
+    from ...quantity import parse_quantity
 
     try:
         q = parse_quantity(str(text))

@@ -38,7 +38,7 @@ def _fill_from_opts(args: dict, opts: ReadOptions, notes: list[str]) -> dict:
         args["lr"] = opts.lr
         notes.append(f"peak LR {opts.lr:g} from --lr (the flags have none)")
     if args.get("train_iters") is None and args.get("train_samples") is None and opts.steps is not None:
-        from ...spec.quantity import parse_quantity
+        from ...quantity import parse_quantity
 
         n = float(parse_quantity(opts.steps).value)
         if n != int(n) or n <= 0:

@@ -1,4 +1,4 @@
-"""``lrplan lint``: run the rules of :mod:`lrplan.lint_rules` on a loaded source and report.
+"""``lrplan lint``: run the rules of :mod:`lrplan.lint.rules` on a loaded source and report.
 
 Findings carry the rule id, severity, a one-line message, the fix and (where known) the config field
 and the step. Text for people, JSON for CI; the exit status is :attr:`ExitCode.LINT` when a rule of
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .batch import step_of_position
-from .errors import ExitCode
-from .ir import Schedule
-from .keypoints import total_steps
+from ..batch import step_of_position
+from ..errors import ExitCode
+from ..ir import Schedule
+from ..keypoints import total_steps
 
 SEVERITY_ORDER = {"error": 0, "warning": 1}
 DOCS = "docs/lint.md"
@@ -116,7 +116,7 @@ def _dotted(d: dict, path: str):
 
 def run(loaded, extra: dict | None = None, *, only: set[str] | None = None,
         skip: set[str] | None = None) -> list[Finding]:
-    from .lint_rules import RULES
+    from .rules import RULES
 
     facts = Facts(loaded, extra)
     out: list[Finding] = []
@@ -161,6 +161,6 @@ def as_text(findings: list[Finding], loaded) -> str:
 
 
 def rules_table() -> list[tuple[str, str, str, str]]:
-    from .lint_rules import RULES
+    from .rules import RULES
 
     return [(r.id, r.name, r.severity, r.summary) for r in RULES]

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
-from .evaluate import curve_value, lr_at
-from .ir import Segment
-from .lint import Facts, Rule
+from ..evaluate import curve_value, lr_at
+from ..ir import Segment
+from . import Facts, Rule
 
 DECAY_KINDS = ("linear", "cosine", "poly", "1-sqrt", "exp-anneal")
 FLOOR_TAIL = 0.05  # a floor held for more than this fraction of the run is worth a word
@@ -185,7 +185,7 @@ def wsd_overlap(f: Facts):
 
 
 def _alone(seg: Segment):
-    from .ir import Curve
+    from ..ir import Curve
 
     shifted = Segment(seg.kind, 0.0, None if seg.end is None else seg.end - seg.start, seg.a, seg.b, seg.params,
                       origin=seg.tau0 - seg.start, span=seg.span_value, label=seg.label)
