@@ -1,3 +1,3 @@
 """lrplan: plan, convert and check learning-rate schedules across training stacks."""
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401

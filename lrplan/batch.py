@@ -134,3 +134,12 @@ def step_of_position(axis: Axis, pos: float) -> float:
         if c0 <= samples:
             i = j
     return r.first_step[i] + math.ceil((samples - r.samples_before[i]) / r.size[i])
+
+
+def steps_total(steps, axis: Axis) -> float:
+    """``--steps N`` as a total on ``axis``: N optimizer steps, or the samples/tokens consumed before step N."""
+    from .ops import math_ops
+    from .quantity import parse_count
+
+    n = parse_count(steps)
+    return n if axis.unit == "steps" else float(position(axis, n, math_ops))

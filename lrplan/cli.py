@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from . import __version__
+from .version import __version__
 from .errors import ExitCode, LrplanError
 
 # Each command and the module whose register(app) defines it. Adding a command: its module and a

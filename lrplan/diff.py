@@ -19,23 +19,20 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import LrplanError
+from .exact import ABS, REL, Tolerance, close
 from .ir import Axis, Schedule
 
 EXHAUSTIVE_LIMIT = 20_000_001  # a 20M-step run and the step after its end
 CHUNK = 2_000_000
 SAMPLED_POINTS = 4_000_000
-REL_TOL, ABS_TOL = 1e-12, 1e-18  # design.md's exactness contract
 
 
-@dataclass(frozen=True)
-class Tolerance:
-    rel: float = REL_TOL
-    abs: float = ABS_TOL
-
-    def __post_init__(self) -> None:
-        for name, v in (("--tolerance", self.rel), ("--abs-tolerance", self.abs)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise LrplanError(f"{name} must be a non-negative number, got {v!r}")
+def tolerance(rel: float = REL, abs_: float = ABS) -> Tolerance:
+    """``--tolerance`` / ``--abs-tolerance`` (default: the exactness contract), checked."""
+    for name, v in (("--tolerance", rel), ("--abs-tolerance", abs_)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise LrplanError(f"{name} must be a non-negative number, got {v!r}")
+    return Tolerance(rel, abs_)
 
 
 @dataclass
@@ -66,7 +63,7 @@ class Alignment:
 
     def keep(self) -> list[float]:
         """x of every phase boundary (and the step before it) of both schedules."""
-        from .render.sample import boundary_steps
+        from .keypoints import boundary_steps
 
         out = set()
         for s, pos in ((self.a, self.pos_a), (self.b, self.pos_b)):
@@ -283,21 +280,21 @@ class _Tracker:
         d = np.abs(a - b)
         scale = np.maximum(np.abs(a), np.abs(b))
         rel = np.divide(d, scale, out=np.zeros_like(d), where=scale > 0)
-        close = d <= np.maximum(self.tol.rel * scale, self.tol.abs)
+        agree = close(a, b, self.tol)
         self.compared += x.size
-        self.differing += int(x.size - np.count_nonzero(close))
+        self.differing += int(x.size - np.count_nonzero(agree))
         i = int(np.argmax(d))
         if self.max_abs is None or d[i] > self.max_abs[0]:
             self.max_abs = (float(d[i]), self.where(x, a, b, i))
         j = int(np.argmax(rel))
         if self.max_rel is None or rel[j] > self.max_rel[0]:
             self.max_rel = (float(rel[j]), self.where(x, a, b, j))
-        far = np.flatnonzero(~close)
+        far = np.flatnonzero(~agree)
         if far.size:
             if self.first_div is None:
                 self.first_div = self.where(x, a, b, int(far[0]))
             self.last_div = self.where(x, a, b, int(far[-1]))
-        near = np.flatnonzero(close)
+        near = np.flatnonzero(agree)
         if near.size:
             self.last_agree = self.where(x, a, b, int(near[-1]))
         self.area_a += float(np.dot(a, w))
@@ -312,8 +309,7 @@ class _Tracker:
         for tag, mine, other in (("B", b, self.al.lr_a), ("A", a, self.al.lr_b)):
             if self.lags[tag]:
                 before = other(prev)
-                scale = np.maximum(np.abs(mine), np.abs(before))
-                ok = (x > 0) & (np.abs(mine - before) <= np.maximum(self.tol.rel * scale, self.tol.abs))
+                ok = (x > 0) & close(mine, before, self.tol)
                 self.lags[tag] = bool(ok.all())
 
 

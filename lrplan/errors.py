@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     LINT = 4  # `lint`: a rule of error severity fired
     MISMATCH = 5  # `inspect`/`at-step`: checkpoint disagrees with its recomputed schedule
     INTERNAL = 70  # a bug in lrplan (rerun with --traceback and report it)
+    OUTPUT = 73  # the output file cannot be written (full disk, read-only, bad path); sysexits EX_CANTCREAT
 
 
 class LrplanError(Exception):

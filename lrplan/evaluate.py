@@ -23,7 +23,7 @@ def _segment_values(seg: Segment, peak: float, x, ops):
     return sdef.formula(a, b, x - seg.tau0, seg.span_value, dict(seg.params), ops)
 
 
-def _end_value(seg: Segment, peak: float, ops) -> float:
+def end_value(seg: Segment, peak: float, ops=math_ops) -> float:
     """The value held after the last segment ('hold'): the formula at p = 1."""
     sdef = SHAPES[seg.kind]
     a = seg.a.resolve(peak)
@@ -62,7 +62,7 @@ def _sorted_values(curve: Curve, peak: float, x, ops):
         if hi > lo:
             out[lo:hi] = _segment_values(seg, peak, x[lo:hi], ops)
     if stop < len(x):
-        out[stop:] = _end_value(curve.segments[-1], peak, ops)
+        out[stop:] = end_value(curve.segments[-1], peak, ops)
     return out
 
 
@@ -82,7 +82,7 @@ def _masked_values(curve: Curve, peak: float, x, ops):
         if mask.any():
             out[mask] = _segment_values(seg, peak, x[mask], ops)
     if end is not None and curve.after == "hold" and beyond.any():
-        out[beyond] = _end_value(curve.segments[-1], peak, ops)
+        out[beyond] = end_value(curve.segments[-1], peak, ops)
     return out
 
 
@@ -92,7 +92,7 @@ def curve_value(curve: Curve, peak: float, x: float, *, clamp: bool = True) -> f
     end = curve.end
     if end is not None and x >= end:
         if curve.after == "hold":
-            v = _end_value(curve.segments[-1], peak, ops)
+            v = end_value(curve.segments[-1], peak, ops)
             return max(v, 0.0) if clamp else v
         if curve.after == "periodic":
             x = math.fmod(x, end)

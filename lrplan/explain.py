@@ -14,13 +14,19 @@ from dataclasses import dataclass, field
 from .batch import position, step_of_position
 from .evaluate import curve_value, lr_at
 from .ir import Axis, ConstantBatch, RampupBatch, Schedule, Segment, StepBatch, phase_label
-from .keypoints import key_steps, points, total_steps
+from .keypoints import total_steps
 from .ops import math_ops
 
-FORMAT_NAMES = {"megatron": "Megatron-LM", "deepspeed": "DeepSpeed", "hf": "HF Transformers",
-                "torchtitan": "torchtitan", "torch": "torch.optim", "spec": "an lrplan spec",
-                "json": "lrplan IR JSON", "preset": "an lrplan preset", "checkpoint": "a checkpoint",
-                "optax": "optax", "lightning": "Lightning"}
+OTHER_NAMES = {"preset": "an lrplan preset", "checkpoint": "a checkpoint"}
+
+
+def format_title(fmt: str) -> str:
+    """How a source format is named in words: the dialect's own title (Format.title)."""
+    from . import frameworks
+
+    if fmt in frameworks.MODULES:
+        return frameworks.get(fmt).title or fmt
+    return OTHER_NAMES.get(fmt, fmt)
 
 SHAPE_WORDS = {
     "constant": "holds {a}",
@@ -104,7 +110,7 @@ def _count(x: float) -> str:
 
 
 def _summary(s: Schedule, n: int | None, fmt: str) -> list[str]:
-    where = FORMAT_NAMES.get(fmt, fmt)
+    where = format_title(fmt)
     out = [f"Read from {where}."]
     if n is None:
         out.append("The run length is not known (pass --steps to see lengths in percent).")
@@ -200,18 +206,6 @@ def _axis_words(s: Schedule) -> list[str]:
     elif isinstance(ax.batch, ConstantBatch) and ax.unit != "steps":
         out.append(f"The global batch is {ax.batch.size} samples per step.")
     return out
-
-
-def key_point_table(loaded) -> str:
-    from .render.tables import render_table
-
-    s = loaded.schedule
-    rows = key_steps(s)
-    pts = points(s, [k for k, _ in rows], dict(rows))
-    if loaded.step_name:
-        pts = [p.__class__(p.step, p.lr, p.phase, (p.note + "; " if p.note else "") + loaded.step_name(p.step),
-                           p.position) for p in pts]
-    return render_table(pts, loaded, "text")
 
 
 def as_text(ex: Explanation) -> str:

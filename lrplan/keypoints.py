@@ -28,6 +28,16 @@ def total_steps(s: Schedule) -> int | None:
     return int(math.ceil(step_of_position(s.axis, s.total)))
 
 
+def boundary_steps(s: Schedule, curve=None) -> list[int]:
+    """First step of every segment after the first (and the step before it), and the end."""
+    c = s.lr if curve is None else curve
+    out = []
+    for x in c.boundaries()[1:]:
+        k = int(math.ceil(step_of_position(s.axis, x)))
+        out.extend([k - 1, k])
+    return sorted({k for k in out if k >= 0})
+
+
 def phase_at(s: Schedule, step: float) -> str:
     x = position(s.axis, float(step), math_ops)
     if s.lr.end is not None and x >= s.lr.end:
@@ -115,3 +125,34 @@ def points(s: Schedule, steps: list[int], notes: dict[int, str] | None = None) -
                          None if pos is None else float(pos[i])))
     return out
 
+
+
+def named(pts: list[Point], step_name) -> list[Point]:
+    """The points with what the framework itself calls each step appended to their notes."""
+    if step_name is None:
+        return pts
+    return [Point(p.step, p.lr, p.phase, (p.note + "; " if p.note else "") + step_name(p.step), p.position)
+            for p in pts]
+
+
+def key_points(loaded) -> list[Point]:
+    """The key points of a loaded source, each named in its framework's own step counting."""
+    s = loaded.schedule
+    rows = key_steps(s)
+    return named(points(s, [k for k, _ in rows], dict(rows)), loaded.step_name)
+
+
+def at_step_point(loaded, step_text: str) -> dict:
+    """``at-step STEP SOURCE`` for a schedule: the LR, the phase, the fraction of the run."""
+    from .evaluate import lr_at
+
+    s = loaded.schedule
+    k = parse_step(step_text, s)
+    if k < 0:
+        raise LrplanError("steps are 0-based and cannot be negative")
+    n = total_steps(s)
+    out = {"step": k, "lr": lr_at(s, k), "phase": phase_at(s, k), "peak_lr": s.peak_lr,
+           "fraction": None if not n else k / n, "multiplier": s.peak_lr is None, "total_steps": n}
+    if loaded.step_name:
+        out["framework_step"] = loaded.step_name(k)
+    return out

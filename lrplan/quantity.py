@@ -69,3 +69,28 @@ def format_number(x: float) -> str:
     if float(x).is_integer() and abs(x) < 1e16:
         return str(int(x))
     return repr(float(x))
+
+
+def parse_count(text, what: str = "--steps", *, integer: bool = False) -> float:
+    """A positive count of optimizer steps (``--steps``, ``--extend-to``, ``max_steps=auto``): ``100k``, ``1.5M``.
+
+    The one parser of step counts: every reader and option that takes one calls it, so ``--steps``
+    means the same everywhere and its errors read the same.
+    """
+    from .errors import LrplanError
+
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        n = float(text)
+    else:
+        try:
+            q = parse_quantity(str(text))
+            if q.unit:
+                raise QuantityError(f"{what} takes a count of optimizer steps like 100k")
+            n = float(q.value)
+        except (QuantityError, OverflowError) as e:
+            raise LrplanError(f"{what}: {e}") from None
+    if not math.isfinite(n) or not n > 0:
+        raise LrplanError(f"{what} must be a positive number of steps, got {text}")
+    if integer and n != int(n):
+        raise LrplanError(f"{what} must be a whole number of steps, got {text}")
+    return n

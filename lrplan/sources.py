@@ -13,10 +13,8 @@ from pathlib import Path
 
 from . import frameworks
 from .errors import LrplanError, did_you_mean
+from .fileio import read_text
 from .frameworks.base import Loaded, ReadOptions
-
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".distcp")
-MAX_TEXT_BYTES = 16 * 1024 * 1024
 _PRESET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")  # a spec has '=' or ',' and never looks like this
 
 
@@ -35,7 +33,7 @@ def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions
         if path.is_dir():
             raise LrplanError(f"{source} is a directory but not a checkpoint lrplan knows",
                               hint="see `lrplan inspect --help` for the checkpoint layouts it reads")
-        return _read_text(_read_file(path), path, fmt, opts, label=str(path))
+        return _read_text(read_text(path), path, fmt, opts, label=str(path))
     if fmt is None and _PRESET_NAME.fullmatch(source):
         preset = _preset(source)
         if preset is not None:
@@ -43,6 +41,14 @@ def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions
     if fmt is None and not source.lstrip().startswith(("-", "{", "[")):
         fmt = "spec"  # the common case: no other reader needs to be imported
     return _read_text(source, None, fmt, opts, label=source)
+
+
+def checkpoint_path(source: str, fmt: str | None) -> Path | None:
+    """The path of ``source`` when it is a checkpoint (or ``--from checkpoint`` says so), else None."""
+    path = _as_path(source)
+    if path is not None and (fmt == "checkpoint" or (fmt is None and is_checkpoint(path))):
+        return path
+    return None
 
 
 def _as_path(source: str) -> Path | None:
@@ -55,35 +61,15 @@ def _as_path(source: str) -> Path | None:
         return None
 
 
-def _read_file(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_TEXT_BYTES:
-            raise LrplanError(f"{path} is {size} bytes; a config file is expected to be small",
-                              hint="pass --from checkpoint if this is a checkpoint")
-        data = path.read_bytes()
-    except OSError as e:
-        raise LrplanError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise LrplanError(f"{path} is not a text file",
-                          hint="a checkpoint? lrplan reads .pt/.bin/.ckpt files and checkpoint directories") from None
-
-
 def is_checkpoint(path: Path) -> bool:
-    try:
-        from .checkpoints import looks_like_checkpoint
-    except ImportError:
-        return False
+    from .checkpoints import looks_like_checkpoint
+
     return looks_like_checkpoint(path)
 
 
 def _preset(name: str):
-    try:
-        from .presets import lookup
-    except ImportError:
-        return None
+    from .presets import lookup
+
     return lookup(name)
 
 

@@ -41,6 +41,7 @@ def _exit_codes() -> str:
         "INEXPRESSIBLE": "`convert --to X`: X cannot express the schedule exactly (see `--approx`)",
         "LINT": "`lint`: a rule of error severity fired",
         "MISMATCH": "`inspect`/`at-step`: a checkpoint disagrees with its recomputed schedule",
+        "OUTPUT": "the output file cannot be written: a full disk, a read-only file system, a missing directory, a name that is too long (`-o`)",
         "INTERNAL": "a bug in lrplan (rerun with `--traceback` and report it)",
     }
     lines = ["## Exit status", "", "| code | name | meaning |", "|---|---|---|"]

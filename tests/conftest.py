@@ -56,6 +56,40 @@ def run_cli(*args: str, input: str | None = None, env: dict | None = None) -> su
     return subprocess.run(cmd, capture_output=True, text=True, input=input, env=full_env, timeout=300)
 
 
+# DeepSpeed's CPU engine JIT-compiles its deepspeed_shm_comm op on the first deepspeed.initialize (40 s to
+# over 8 minutes on 2 busy cores), and a build killed by a test's timeout leaves a `lock` behind that makes
+# every later DeepSpeed start wait for ever. So the suite gives torch's extension builds a directory of its
+# own (never the user's ~/.cache/torch_extensions), and `deepspeed_ops` builds the op once, untimed, before
+# any timed engine subprocess; a lock left by an earlier killed session is removed first.
+DEEPSPEED_BUILD = """
+from deepspeed.accelerator import get_accelerator
+builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+if builder is not None:
+    builder.load()
+print("built" if builder is not None else "no op to build")
+"""
+
+
+def pytest_configure(config):
+    if not os.environ.get("TORCH_EXTENSIONS_DIR"):
+        os.environ["TORCH_EXTENSIONS_DIR"] = str(config.cache.mkdir("torch_extensions"))
+
+
+@pytest.fixture(scope="session")
+def deepspeed_ops():
+    """DeepSpeed's JIT-compiled CPU op, built once for the whole session (tests that start an engine use it)."""
+    from pathlib import Path
+
+    require("deepspeed")
+    root = Path(os.environ["TORCH_EXTENSIONS_DIR"])
+    for lock in root.glob("**/lock"):
+        lock.unlink()  # this directory is the suite's own: a lock here is from a session that was killed
+    env = dict(os.environ, DS_ACCELERATOR="cpu")
+    r = subprocess.run([sys.executable, "-c", DEEPSPEED_BUILD], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, f"building DeepSpeed's CPU op failed:\n{r.stderr[-3000:]}"
+    return root
+
+
 def pytest_addoption(parser):
     parser.addoption("--regen-golden", action="store_true", default=False,
                      help="Rewrite golden files under tests/golden/ instead of comparing (review the diff).")

@@ -183,3 +183,16 @@ def test_convert_imports_no_framework(target, extra):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip().endswith("MODULES:"), r.stderr
+
+
+def test_a_broken_import_is_not_swallowed(monkeypatch):
+    """A module lrplan cannot import is an error, never a silent fallback (a preset name once became a spec)."""
+    import sys
+
+    import pytest
+
+    from lrplan.sources import load
+
+    monkeypatch.setitem(sys.modules, "lrplan.presets", None)
+    with pytest.raises(ImportError):
+        load("bert-base")

@@ -105,9 +105,9 @@ def test_a_one_step_lag_is_named():
 def test_tolerance_decides():
     a, b = sched(SPEC), sched(SPEC, lr=3e-4 * (1 + 1e-9))
     assert not D.compare(a, b)[1].equal
-    assert D.compare(a, b, D.Tolerance(rel=1e-8))[1].equal
+    assert D.compare(a, b, D.tolerance(1e-8))[1].equal
     with pytest.raises(LrplanError, match="--tolerance must be a non-negative number"):
-        D.Tolerance(rel=float("nan"))
+        D.tolerance(float("nan"))
 
 
 def test_different_batch_sizes_are_compared_by_tokens():

@@ -16,7 +16,9 @@ from conftest import run_cli
 from lrplan import irjson, lint
 from lrplan.frameworks.base import Loaded, ReadOptions
 from lrplan.ir import ONE, Curve, Level, Schedule, Segment
-from lrplan.lint.rules import RULES
+from lrplan.lint import all_rules
+
+RULES = all_rules()
 from lrplan.sources import load
 from lrplan.spec import parse_spec
 
@@ -199,3 +201,30 @@ def test_every_rule_documented():
         section = text.split(head, 1)[1].split("\n## ", 1)[0]
         assert "https://" in section, f"{r.id}: cite where the pitfall is documented"
         assert r.severity in section and "Fix" in section
+
+
+def test_torchtitan_first_step_advice_names_its_real_warmup():
+    """torchtitan warms up with (k+1)/W (field min_lr_factor): the advice once said (k+1)/(W+1) and lr_min."""
+    from lrplan import frameworks
+
+    fix = frameworks.get("torchtitan").first_step_fix
+    assert "(k+1)/W" in fix and "(W+1)" not in fix and "lr_min" not in fix
+
+
+def test_lint_reads_the_deepspeed_file_the_reader_reads(tmp_path, monkeypatch):
+    """A recipe's relative `deepspeed:` path is resolved once, relative to the recipe, by reader and lint alike:
+    run from another directory, LR013 still sees the recipe's own DeepSpeed scheduler."""
+    recipe_dir = tmp_path / "recipes"
+    recipe_dir.mkdir()
+    (recipe_dir / "ds.json").write_text(json.dumps({"scheduler": {"type": "WarmupLR", "params": {
+        "warmup_num_steps": 10, "warmup_max_lr": 3e-4}}, "optimizer": {"type": "AdamW", "params": {"lr": 3e-4}}}))
+    (recipe_dir / "args.yaml").write_text("learning_rate: 3.0e-4\nlr_scheduler_type: cosine\nmax_steps: 100\nwarmup_steps: 10\n"
+                                          "deepspeed: ds.json\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "ds.json").write_text(json.dumps({"optimizer": {"type": "AdamW", "params": {"lr": 3e-4}}}))
+    monkeypatch.chdir(elsewhere)  # a ds.json here, without a scheduler, must not be the one used
+    ld = load(str(recipe_dir / "args.yaml"))
+    assert any("wins over lr_scheduler_type" in n for n in ld.notes)  # the reader used the recipe's ds.json
+    found = [f.rule for f in lint.run(ld)]
+    assert "LR013" in found

@@ -1,23 +1,49 @@
 """Checkpoints: find the schedule state in a checkpoint file or run directory, safely and without torch.
 
-Entry points used elsewhere: :func:`looks_like_checkpoint` and :func:`load_checkpoint` (lrplan.sources),
-:func:`inspect` (``lrplan inspect``) and :mod:`.resume` (``lrplan at-step``/``lrplan resume``).
+One module per framework (``megatron``, ``deepspeed``, ``hf``, ``torchtitan``, ``lightning``, ``torch``),
+each with ``read(found, opts, config) -> Info``, ``outcomes(info, new, opts)`` (what a resume really
+uses), ``CONFIG_FORMAT`` (the reader ``--config`` goes through) and its resume wording
+(``RESUME_REFUSAL``, ``RESUME_NOTE``). :mod:`.locate` says which framework a path is. The registry is
+lazy: a command imports only the module of the checkpoint it reads.
+
+Entry points: :func:`looks_like_checkpoint` and :func:`load_checkpoint` (lrplan.sources),
+:func:`read_info` (``inspect``, ``at-step``, ``resume``), :func:`compare` (stored vs recomputed LR).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, LrplanError
 from ..frameworks.base import Loaded, ReadOptions
 
+FRAMEWORKS: dict[str, str] = {
+    "megatron": "lrplan.checkpoints.megatron",
+    "deepspeed": "lrplan.checkpoints.deepspeed",
+    "hf": "lrplan.checkpoints.hf",
+    "torchtitan": "lrplan.checkpoints.torchtitan",
+    "lightning": "lrplan.checkpoints.lightning",
+    "torch": "lrplan.checkpoints.torch",
+}
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".distcp")
 MAGICS = (b"PK\x03\x04", b"\x80")
 REL_TOL = 1e-9  # stored vs recomputed LR: float32 optimizer state is not involved, doubles agree closely
 
+# A checkpoint's fields are untrusted data of any type: a value the readers cannot use (a string where a
+# number belongs, NaN, a list...) must end in a CheckpointError, never a crash.
+BAD_VALUE = (TypeError, ValueError, OverflowError, KeyError, IndexError, AttributeError, ZeroDivisionError)
+
+
+def module(framework: str):
+    """The checkpoint module of ``framework`` (read, outcomes, CONFIG_FORMAT, resume wording)."""
+    return importlib.import_module(FRAMEWORKS[framework])
+
 
 def looks_like_checkpoint(path: Path) -> bool:
+    from .. import fileio
+
     path = Path(path)
     try:
         if path.is_dir():
@@ -29,25 +55,45 @@ def looks_like_checkpoint(path: Path) -> bool:
                 return True  # a checkpoint layout, but damaged: let the reader explain
         if path.suffix in CHECKPOINT_SUFFIXES:
             return True
-        with open(path, "rb") as f:
+        try:
+            fd = fileio.open_regular(path)
+        except LrplanError:
+            return False  # not a regular file: the text reader says what it is
+        import os
+
+        with os.fdopen(fd, "rb") as f:
             head = f.read(4)
         return head.startswith(MAGICS) and path.suffix not in (".json", ".yaml", ".yml", ".toml", ".txt")
     except OSError:
         return False
 
 
+def bad_value(path, e: Exception) -> CheckpointError:
+    return CheckpointError(f"{path}: the checkpoint holds a value lrplan cannot use ({type(e).__name__}: "
+                           f"{str(e)[:120]})",
+                           hint="the checkpoint may be damaged; pass --config with the run's config")
+
+
 def read_info(path: Path, opts: ReadOptions = ReadOptions(), *, config: str | None = None,
-              plan: str | None = None):
+              plan: Loaded | None = None):
     """The checkpoint's :class:`~.info.Info`, with ``plan`` as the schedule when the checkpoint lacks one."""
+    from .info import MAX_STEP
     from .locate import locate
-    from .readers import read
 
-    info = read(locate(Path(path)), opts, config)
+    found = locate(Path(path))
+    try:
+        info = module(found.framework).read(found, opts, config)
+    except RecursionError:
+        raise CheckpointError(f"{found.path}: the checkpoint metadata is nested too deeply") from None
+    except LrplanError:
+        raise
+    except BAD_VALUE as e:
+        raise bad_value(found.path, e) from None
+    if not 0 <= info.next_step <= MAX_STEP:
+        raise CheckpointError(f"{found.path}: the saved position {info.next_step} is out of range")
     if info.loaded is None and plan is not None:
-        from ..sources import load
-
-        info.loaded = load(plan, opts=opts)
-        info.notes.append(f"schedule from --plan {plan}")
+        info.loaded = plan
+        info.notes.append(f"schedule from --plan {plan.label}")
         info.missing = [m for m in info.missing if "--plan" not in m and "--config" not in m]
     return info
 
@@ -64,8 +110,7 @@ def load_checkpoint(path: Path, opts: ReadOptions = ReadOptions()) -> Loaded:
 
 def compare(info) -> dict:
     """Stored LR of the next update against the recomputed one, with likely causes on a mismatch."""
-    from .readers import BAD_VALUE, bad_value
-    from .rules import at
+    from .info import at
 
     if info.loaded is None or info.stored_lr is None:
         return {"stored": info.stored_lr, "recomputed": None, "match": None, "causes": []}
@@ -74,10 +119,7 @@ def compare(info) -> dict:
     except BAD_VALUE as e:
         raise bad_value(info.path, e) from None
     ok = math.isclose(value, info.stored_lr, rel_tol=REL_TOL, abs_tol=1e-18)
-    causes = []
-    if not ok:
-        causes = _causes(info)
-    return {"stored": info.stored_lr, "recomputed": value, "match": ok, "causes": causes}
+    return {"stored": info.stored_lr, "recomputed": value, "match": ok, "causes": [] if ok else _causes(info)}
 
 
 def _causes(info) -> list[str]:
@@ -99,29 +141,13 @@ def _causes(info) -> list[str]:
     return out
 
 
-def log_history_rule(info) -> dict | None:
-    """HF: which logging rule the log_history LRs follow (>= 4.51: global_step k+1; <= 4.50: global_step k)."""
-    from ..evaluate import lr_at
+def extra_checks(info) -> dict:
+    """Framework-specific checks for ``inspect`` (e.g. HF's log_history rule); {} when there are none."""
+    checks = getattr(module(info.framework), "checks", None)
+    return checks(info) if checks is not None else {}
 
-    hist = info.state.get("log_history") if info.framework == "hf" else None
-    if not hist or info.loaded is None:
-        return None
-    s = info.loaded.schedule
-    new = old = n = 0
-    for e in hist:
-        if not isinstance(e, dict) or not isinstance(e.get("learning_rate"), (int, float)):
-            continue
-        step = e.get("step")
-        if not isinstance(step, int) or step < 1:
-            continue
-        n += 1
-        v = float(e["learning_rate"])
-        new += math.isclose(lr_at(s, step - 1), v, rel_tol=1e-9, abs_tol=1e-18)
-        old += math.isclose(lr_at(s, step), v, rel_tol=1e-9, abs_tol=1e-18)
-    # With DeepSpeed's own scheduler the engine steps it inside the optimizer step, before HF reads the
-    # LR, so every transformers version logs update k's LR at global_step k (tests/checkpoints/
-    # test_hf_deepspeed.py, real runs): say that instead of blaming an old transformers.
-    ds = any("DeepSpeed config's scheduler" in note for note in getattr(info.loaded, "notes", ()))
-    older = "DeepSpeed's scheduler (logged at global_step k)" if ds else "<= 4.50 (logged at global_step k)"
-    rule = ">= 4.51 (logged at global_step k+1)" if new == n and n else (older if old == n and n else "neither")
-    return {"entries": n, "match_new_rule": new, "match_old_rule": old, "rule": rule}
+
+def outcomes(info, new: Loaded | None, opts: ReadOptions):
+    """What the first update after a resume uses, per the framework's load rules ([] when it has none)."""
+    rules = getattr(module(info.framework), "outcomes", None)
+    return rules(info, new, opts) if rules is not None else []

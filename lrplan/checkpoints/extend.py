@@ -78,17 +78,3 @@ def extend(s: Schedule, r: int, n: int, *, shape: str | None = None, wsd: int | 
     segs.append(Segment(kind, start, xn, level, floor, params, label="decay"))
     return Schedule(Curve(tuple(segs)), peak_lr=s.peak_lr, total=xn, axis=s.axis, weight_decay=s.weight_decay,
                     momentum=s.momentum)
-
-
-# What the resumed run needs besides the new schedule config, per framework (see rules.py).
-OVERRIDES = {
-    "megatron": "resume with --override-opt_param-scheduler (the saved warmup/decay differ, so the default "
-                "load asserts); up to core v0.19.0 the peak/min LR still come from the saved param groups",
-    "deepspeed": "load_checkpoint restores last_batch_iteration; keep load_optimizer_states=True or the first "
-                 "update runs at the scheduler's initial LR",
-    "hf": "resume_from_checkpoint restores scheduler.pt (last_epoch, base_lrs): keep learning_rate unchanged",
-    "torchtitan": "torchtitan restores only last_epoch: the new config applies at the resume step",
-    "torch": "build the emitted scheduler as its RESUME_STEP lines do (last_epoch=RESUME_STEP - 1); "
-             "load_state_dict would restore the old scheduler's own fields",
-    "lightning": "rebuild the scheduler from the new config; load_state_dict would restore the old fields",
-}

@@ -9,12 +9,13 @@ without touching any other bytes.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CheckpointError
-from . import safepickle
+from .. import fileio
+from ..errors import CheckpointError, LrplanError
 
 MEGATRON_RANK0 = ("mp_rank_00", "mp_rank_00_000", "mp_rank_00_000_000", "mp_rank_00_000_000_000")
 DS_RANK0 = ("mp_rank_00_model_states.pt", "zero_pp_rank_0_mp_rank_00_model_states.pt")
@@ -30,20 +31,35 @@ class Found:
     path: Path  # the checkpoint directory or file that holds the state
 
 
-def _safe_child(root: Path, name: str, what: str) -> Path:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
-        raise CheckpointError(f"{what} names {name!r}, which is not a directory name inside {root}")
-    return root / name
+def confined(root: Path, path: Path, what: str) -> Path:
+    """``path`` itself, refused when it (or a symlink on the way) resolves outside ``root``."""
+    real_root = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(path))
+    if real != real_root and real_root not in real.parents:
+        raise CheckpointError(f"{what} leads outside the checkpoint directory {root} (a symlink?)",
+                              hint="lrplan reads only files inside the checkpoint it is given")
+    return path
+
+
+def safe_child(root: Path, name: str, what: str) -> Path:
+    """A file or directory a checkpoint names: a plain name inside ``root`` that stays inside it."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name or len(name) > 255:
+        raise CheckpointError(f"{what} names {safe_text(name)}, which is not a plain name inside {root}")
+    return confined(root, root / name, f"{what} entry {safe_text(name)}")
+
+
+def safe_text(text: str, limit: int = 40) -> str:
+    """``repr`` of untrusted text, shortened: control characters are escaped, never echoed raw."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def _tracker(path: Path) -> str:
+    confined(path.parent, path, str(path))
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_TRACKER_BYTES + 1)
-    except OSError as e:
-        raise CheckpointError(f"cannot read {path}: {e.strerror}") from None
-    if len(data) > MAX_TRACKER_BYTES:
-        raise CheckpointError(f"{path} is too long for a checkpoint tracker file")
+        data = fileio.read_bytes(path, what="checkpoint tracker file", limit=MAX_TRACKER_BYTES)
+    except LrplanError as e:
+        raise CheckpointError(e.message) from None
     try:
         return data.decode("utf-8").strip()
     except UnicodeDecodeError:
@@ -90,18 +106,18 @@ def _locate_dir(d: Path) -> Found | None:
     tracker = d / "latest_checkpointed_iteration.txt"
     if tracker.is_file():
         t = _tracker(tracker)
-        sub = "release" if t == "release" else (f"iter_{int(t):07d}" if t.isdigit() else None)
+        sub = "release" if t == "release" else (f"iter_{int(t):07d}" if t.isascii() and t.isdigit() else None)
         if sub is None:
-            raise CheckpointError(f"{tracker} holds {t[:40]!r}, not an iteration number or 'release'")
+            raise CheckpointError(f"{tracker} holds {safe_text(t)}, not an iteration number or 'release'")
         target = d / sub
         if not target.is_dir():
             raise CheckpointError(f"{tracker} points at {sub}/, which is missing", hint="pass the iteration directory")
         return _megatron_iter(target)
     if (d / "latest").is_file():
         tag = _tracker(d / "latest")
-        target = _safe_child(d, tag, f"{d / 'latest'}")
+        target = safe_child(d, tag, f"{d / 'latest'}")
         if not target.is_dir():
-            raise CheckpointError(f"{d / 'latest'} names tag {tag!r}, but {target} is missing",
+            raise CheckpointError(f"{d / 'latest'} names tag {safe_text(tag)}, but that directory is missing",
                                   hint="pass the tag directory itself")
         return _locate_dir(target)
     for name in DS_RANK0:
@@ -133,58 +149,3 @@ def _megatron_iter(d: Path) -> Found:
         return Found("megatron", f"Megatron torch_dist, common state inside .distcp ({d.name}/.metadata)", d)
     raise CheckpointError(f"{d} looks like a Megatron iteration directory but holds no model_optim_rng.pt, "
                           "common.pt or .metadata")
-
-
-# ---- DCP (torch.distributed.checkpoint) entries ------------------------------------------------------
-
-
-def dcp_index(d: Path) -> dict[str, tuple[str, int, int]]:
-    """fqn -> (relative file, offset, length) for every bytes/tensor entry in ``d/.metadata``."""
-    meta = safepickle.load_file(d / ".metadata")
-    fields = meta.fields() if isinstance(meta, safepickle.Record) else {}
-    storage = fields.get("storage_data")
-    if not isinstance(storage, dict):
-        raise CheckpointError(f"{d / '.metadata'} is not torch.distributed.checkpoint metadata")
-    out = {}
-    for key, info in storage.items():
-        kf = key.fields() if isinstance(key, safepickle.Record) else {}
-        vf = info.fields() if isinstance(info, safepickle.Record) else {}
-        fqn, rel, off, length = kf.get("fqn"), vf.get("relative_path"), vf.get("offset"), vf.get("length")
-        if isinstance(fqn, str) and isinstance(rel, str) and isinstance(off, int) and isinstance(length, int):
-            if vf.get("transform_descriptors"):
-                continue  # transformed (e.g. compressed) entries are not read
-            out.setdefault(fqn, (rel, off, length))
-    return out
-
-
-def dcp_entry(d: Path, index: dict, fqn: str):
-    """Unpickle one bytes entry (a ``torch.save`` payload) of a DCP directory, safely."""
-    rel, off, length = index[fqn]
-    f = _safe_child(d, rel, f"{d / '.metadata'} entry {fqn!r}")
-    if length < 0 or off < 0 or length > safepickle.MAX_PICKLE_BYTES:
-        raise CheckpointError(f"{d / '.metadata'}: entry {fqn!r} declares {length} bytes", hint="a damaged checkpoint?")
-    try:
-        size = f.stat().st_size
-        if off + length > size:
-            raise CheckpointError(f"{f} is shorter than its metadata says (entry {fqn!r})",
-                                  hint="the checkpoint may be truncated")
-        with open(f, "rb") as fh:
-            fh.seek(off)
-            data = fh.read(length)
-    except OSError as e:
-        raise CheckpointError(f"cannot read {f}: {e.strerror}") from None
-    obj = safepickle.load_bytes(data, f"{f} entry {fqn!r}")
-    inner = _bytesio_payload(obj)
-    if inner is not None:  # Megatron >= 0.19 hands DCP an io.BytesIO of torch.save([common]): one nested level
-        obj = safepickle.load_bytes(inner, f"{f} entry {fqn!r} (nested)")
-        if _bytesio_payload(obj) is not None:
-            raise CheckpointError(f"{f} entry {fqn!r} nests archives more than once")
-    return obj
-
-
-def _bytesio_payload(obj) -> bytes | None:
-    if isinstance(obj, safepickle.Record) and obj.qualname in ("_io.BytesIO", "io.BytesIO"):
-        st = obj.state
-        if isinstance(st, tuple) and st and isinstance(st[0], bytes):
-            return st[0]
-    return None

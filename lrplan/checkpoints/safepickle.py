@@ -13,6 +13,7 @@ converted nodes, nesting depth) so hostile files end in a :class:`CheckpointErro
 from __future__ import annotations
 
 import collections
+import contextvars
 import io
 import pickle
 import struct
@@ -26,12 +27,17 @@ from ..errors import CheckpointError
 MAX_PICKLE_BYTES = 16 * 1024 * 1024
 MAX_NODES = 2_000_000  # objects visited when converting to plain Python
 MAX_OBJECTS = 500_000  # records and storages built while unpickling (counted as they are made)
-_budget = [MAX_OBJECTS]
+# The objects left to build in the pickle being read now: one budget per load (a context variable, so a
+# load inside a load, or in another thread, has its own and never resets or spends another's).
+_BUDGET: contextvars.ContextVar[list[int]] = contextvars.ContextVar("lrplan_pickle_budget")
 
 
 def _spend() -> None:
-    _budget[0] -= 1
-    if _budget[0] < 0:
+    budget = _BUDGET.get(None)
+    if budget is None:
+        return  # built outside a load (a test constructing a Record by hand)
+    budget[0] -= 1
+    if budget[0] < 0:
         raise CheckpointError("the pickle builds more objects than checkpoint metadata holds",
                               hint="is this really a checkpoint?")
 MAX_DEPTH = 200
@@ -147,7 +153,7 @@ def loads(data: bytes, *, what: str = "pickle"):
 
 
 def _load_stream(stream, what: str):
-    _budget[0] = MAX_OBJECTS
+    token = _BUDGET.set([MAX_OBJECTS])
     try:
         return SafeUnpickler(stream, encoding="latin1").load()
     except CheckpointError:
@@ -160,6 +166,8 @@ def _load_stream(stream, what: str):
             OverflowError, UnicodeDecodeError, ImportError) as e:
         raise CheckpointError(f"{what} is not a readable pickle ({type(e).__name__}: {str(e)[:120]})",
                               hint="the file may be truncated or corrupt") from None
+    finally:
+        _BUDGET.reset(token)
 
 
 def load_bytes(data: bytes, what: str, *, nested: int = 0):

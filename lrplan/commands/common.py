@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import typer
@@ -64,30 +62,7 @@ def console(file=None):
     return Console(file=file or sys.stdout, highlight=False, soft_wrap=False)
 
 
-def write_atomic(path: Path, data: str | bytes, *, inputs: list[str] = ()) -> None:
-    """Write ``data`` to ``path`` via a temporary file and rename; refuse to overwrite an input."""
-    path = Path(path)
-    target = path.resolve()
-    for src in inputs:
-        try:
-            if Path(src).exists() and Path(src).resolve() == target:
-                raise LrplanError(f"refusing to overwrite the input {src}", hint="choose another -o path")
-        except OSError:
-            continue
-    if not target.parent.is_dir():
-        raise LrplanError(f"the directory {path.parent} does not exist")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def write_atomic(path: Path, data: str | bytes, *, inputs=()) -> None:
+    from ..fileio import write_atomic as write
+
+    write(Path(path), data, inputs=list(inputs))

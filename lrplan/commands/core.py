@@ -191,45 +191,46 @@ def at_step(
     config: Optional[str] = typer.Option(None, "--config", help="The run's config when the checkpoint lacks it."),
 ) -> int:
     """The LR at one step; with a checkpoint, what the resumed run will use."""
-    from ..sources import _as_path, is_checkpoint
+    from ..keypoints import at_step_point
+    from ..sources import checkpoint_path
 
-    path = _as_path(source)
-    if (path is not None and (fmt == "checkpoint" or (fmt is None and is_checkpoint(path)))):
-        from ..checkpoints.resume import at_step_report
-
-        return at_step_report(step, path, opts=common.read_options(steps, lr, sets), plan=plan, config=config,
-                              as_json=as_json)
+    path = checkpoint_path(source, fmt)
+    if path is not None:
+        return _checkpoint_at_step(step, path, common.read_options(steps, lr, sets), plan, config, as_json,
+                                   (steps, lr, sets))
     if plan is not None:
         raise LrplanError("--plan compares a new config with a checkpoint; SOURCE is not a checkpoint")
-    from ..evaluate import lr_at
-    from ..keypoints import parse_step, phase_at, total_steps
-
     ld = common.load(source, fmt, steps, lr, sets)
-    s = ld.schedule
-    k = parse_step(step, s)
-    if k < 0:
-        raise LrplanError("steps are 0-based and cannot be negative")
-    value = lr_at(s, k)
-    phase = phase_at(s, k)
-    n = total_steps(s)
-    out = {"step": k, "lr": value, "phase": phase, "peak_lr": s.peak_lr,
-           "fraction": None if not n else k / n, "multiplier": s.peak_lr is None}
-    if ld.step_name:
-        out["framework_step"] = ld.step_name(k)
+    out = at_step_point(ld, step)
     if as_json:
         print(json.dumps(out))
         return 0
-    unit = "× peak" if s.peak_lr is None else ""
-    where = f", {100 * k / n:.1f}% of {n}" if n else ""
-    print(f"step {k}: lr {value:.6g}{(' ' + unit) if unit else ''} ({phase}{where})")
+    unit = " × peak" if out["multiplier"] else ""
+    n = out["total_steps"]
+    where = f", {100 * out['step'] / n:.1f}% of {n}" if n else ""
+    print(f"step {out['step']}: lr {out['lr']:.6g}{unit} ({out['phase']}{where})")
     for n_ in ld.notes:
         common.note(n_)
-    if ld.step_name:
-        common.note(ld.step_name(k))
+    if out.get("framework_step"):
+        common.note(out["framework_step"])
     return 0
 
 
-SUFFIX_VARIANTS = {"hf": {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".py": "python"}}
+def _checkpoint_at_step(step, path, opts, plan, config, as_json, load_args) -> int:
+    from ..checkpoints import read_info
+    from ..checkpoints.report import at_step
+    from ..errors import ExitCode
+    from ..render.reports import at_step_text
+
+    new = common.load(plan, None, *load_args) if plan is not None else None
+    info = read_info(path, opts, config=config, plan=new)
+    out = at_step(step, info, plan=new, opts=opts)
+    if as_json:
+        print(json.dumps(out, default=str))
+    else:
+        sys.stdout.write(at_step_text(out))
+    return int(ExitCode.MISMATCH) if out["check"]["match"] is False else 0
+
 
 CONVERT_EXAMPLES = """Examples:
 
@@ -254,24 +255,20 @@ def convert(
     sets: Optional[List[str]] = common.set_option(),
 ) -> None:
     """A ready-to-paste, exactly equivalent config for another stack."""
-    from .. import __version__, frameworks
-    from ..errors import did_you_mean
+    from ..version import __version__
+    from ..convert import convert as write, target_format
     from ..frameworks.base import WriteOptions
 
-    if to not in frameworks.MODULES or frameworks.get(to).write is None:
-        raise LrplanError(f"unknown target {to!r}", hint=did_you_mean(to, frameworks.writers(), noun="target"))
-    if variant is None and output is not None and to in SUFFIX_VARIANTS:
-        variant = SUFFIX_VARIANTS[to].get(output.suffix.lower())  # -o recipe.yaml asks for YAML, not Python
+    target = target_format(to)
+    if variant is None and output is not None:
+        variant = target.variants.get(output.suffix.lower())  # -o recipe.yaml asks for YAML, not Python
     ld = common.load(source, fmt, steps, lr, sets)
     for n in ld.notes:
         common.note(n)
-    written = frameworks.write(to, ld.schedule, WriteOptions(approx=approx, source_label=ld.label,
-                                                                 variant=variant, version=__version__))
+    written = write(ld.schedule, to, WriteOptions(approx=approx, source_label=ld.label, variant=variant,
+                                                  version=__version__))
     for n in written.notes:
         common.note(n)
-    if written.deviation is not None:
-        dev, where = written.deviation
-        common.note(f"--approx: largest difference {dev:.3g} at step {where}")
     if output is not None:
         common.write_atomic(output, written.text, inputs=[source])
         common.note(f"wrote {output}")

@@ -46,9 +46,10 @@ def diff(
     height: int = typer.Option(12, "--height", help="Terminal chart height in rows (each chart)."),
 ) -> int:
     """Compare two schedules step by step (or token by token when their batch sizes differ)."""
-    from ..diff import Tolerance, compare, summary_lines, to_json
+    from ..diff import compare, summary_lines, to_json
+    from ..diff import tolerance as checked_tolerance
 
-    tol = Tolerance(tolerance, abs_tolerance)
+    tol = checked_tolerance(tolerance, abs_tolerance)
     la = common.load(a, fmt, steps, lr, sets)
     lb = common.load(b, fmt, steps, lr, sets)
     for tag, ld in (("A", la), ("B", lb)):

@@ -57,7 +57,9 @@ def explain(
         return
     sys.stdout.write(ex.as_text(result))
     sys.stdout.write("\nKey points:\n")
-    sys.stdout.write(ex.key_point_table(ld))
+    from ..render.tables import key_point_text
+
+    sys.stdout.write(key_point_text(ld))
 
 
 LINT_EXAMPLES = """Examples:

@@ -1,13 +1,15 @@
-"""Explicit registry of formats. Adding a framework: its module, one line here, its tests and docs.
+"""Explicit registry of dialects. Adding one: its module or package, one line here, its tests and docs.
 
-Modules are imported on first use so that a spec-only command loads none of them.
+Modules are imported on first use, so a spec-only command loads none of them. Each exposes ``FORMAT``
+(a :class:`~lrplan.frameworks.base.Format`); writing goes through :func:`lrplan.convert.convert`,
+which checks every artefact against the source before it is emitted.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from .base import Format, WriteOptions, Written
+from .base import Format
 
 MODULES: dict[str, str] = {
     "spec": "lrplan.frameworks.spec_format",
@@ -21,6 +23,7 @@ MODULES: dict[str, str] = {
     "hf": "lrplan.frameworks.hf",
 }
 
+
 def get(name: str) -> Format:
     return importlib.import_module(MODULES[name]).FORMAT
 
@@ -31,14 +34,3 @@ def readers() -> list[str]:
 
 def writers() -> list[str]:
     return [n for n in MODULES if get(n).write is not None]
-
-
-def write(name: str, schedule, opts: WriteOptions) -> Written:
-    """Write ``schedule`` for target ``name``. Targets that count optimizer steps get the schedule moved
-    off a samples/tokens axis first when that is exact (a constant batch; see lrplan.regrid)."""
-    fmt = get(name)
-    if fmt.steps_only and schedule.axis.unit != "steps":
-        from ..regrid import to_steps
-
-        schedule = to_steps(schedule) or schedule
-    return fmt.write(schedule, opts)

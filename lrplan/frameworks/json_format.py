@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from .. import irjson
-from .base import Format, Loaded, ReadOptions, Written
+from .base import Candidate, Format, Loaded, ReadOptions
 
 
 def detect(text, path) -> int:
@@ -22,17 +22,17 @@ def detect(text, path) -> int:
 def read(text, path, opts: ReadOptions) -> Loaded:
     schedule = irjson.loads(text)
     if schedule.total is None and opts.steps is not None:
-        from ..spec.parser import _Ctx, _external_total
+        from ..batch import steps_total
 
-        schedule = schedule.with_(total=_external_total(opts.steps, _Ctx("", axis=schedule.axis)))
+        schedule = schedule.with_(total=steps_total(opts.steps, schedule.axis))
     if schedule.peak_lr is None and opts.lr is not None:
         schedule = schedule.with_(peak_lr=opts.lr)
     return Loaded(schedule, "json", str(path) if path else "IR JSON")
 
 
-def write(schedule, opts) -> Written:
-    return Written(irjson.dumps(schedule))
+def write(schedule, opts):
+    yield Candidate(irjson.dumps(schedule), "json")
 
 
-FORMAT = Format("json", "lrplan IR JSON (native, versioned)", detect=detect, read=read, write=write,
-                suffix=".json")
+FORMAT = Format("json", "lrplan IR JSON (native, versioned)", title="lrplan IR JSON", detect=detect, read=read,
+                write=write, suffix=".json")

@@ -11,8 +11,8 @@ at ``last_epoch == k``, lrplan's step ``k``. The schedule itself is the torch wr
 from __future__ import annotations
 
 from ..ir import Schedule
-from .base import Format, Written
-from .torch.write import check_companions, closed_form_module, comment, header
+from .base import Candidate, Format
+from .pycode import check_companions, closed_form_module, comment, header
 
 METHOD = [
     "def configure_optimizers(self):",
@@ -28,19 +28,23 @@ METHOD = [
 ]
 
 
-def write(schedule: Schedule, opts) -> Written:
+def write(schedule: Schedule, opts):
+    if opts.variant not in (None, "lambda"):
+        from ..errors import LrplanError
+
+        raise LrplanError(f"unknown lightning variant {opts.variant!r}", hint="the Lightning writer has one form")
     notes = check_companions(schedule, "lightning", opts.approx)
     method = list(METHOD)
     if schedule.peak_lr is None:
         method[2] = ("    optimizer = torch.optim.AdamW(self.parameters(), lr=1e-3)  # your lr: lr_lambda"
                      " multiplies it")
+    module = closed_form_module(schedule)
     lines = [*header(opts, "Lightning"),
              comment("Paste the module-level part next to your LightningModule and configure_optimizers"),
              comment("into it (replacing yours)."),
-             "import torch", "from torch.optim.lr_scheduler import LambdaLR", *closed_form_module(schedule), "",
-             *method]
-    return Written("\n".join(lines) + "\n", tuple(notes), (0.0, 0) if notes else None)
+             "import torch", "from torch.optim.lr_scheduler import LambdaLR", *module, "", *method]
+    yield Candidate("\n".join(lines) + "\n", "lambda", tuple(notes), code="\n".join(module))
 
 
-FORMAT = Format("lightning", "Lightning configure_optimizers with a per-step LambdaLR (writer)", write=write,
-                suffix=".py")
+FORMAT = Format("lightning", "Lightning configure_optimizers with a per-step LambdaLR (writer)", title="Lightning",
+                write=write, suffix=".py")

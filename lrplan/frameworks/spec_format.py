@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..spec import parse_spec, print_spec
-from .base import Format, Loaded, ReadOptions, Written
+from .base import Candidate, Format, Loaded, ReadOptions
 
 
 def read(text, path, opts: ReadOptions) -> Loaded:
@@ -11,8 +11,8 @@ def read(text, path, opts: ReadOptions) -> Loaded:
     return Loaded(schedule, "spec", str(path) if path else text.strip())
 
 
-def write(schedule, opts) -> Written:
-    return Written(print_spec(schedule) + "\n")
+def write(schedule, opts):
+    yield Candidate(print_spec(schedule) + "\n", "spec")
 
 
 def detect(text, path) -> int:
@@ -20,5 +20,5 @@ def detect(text, path) -> int:
     return 1 if t and "\n" not in t and not t.startswith(("-", "{", "[")) else 0
 
 
-FORMAT = Format("spec", "lrplan's compact spec (docs/spec.md)", detect=detect, read=read, write=write,
-                suffix=".txt")
+FORMAT = Format("spec", "lrplan's compact spec (docs/spec.md)", title="an lrplan spec", detect=detect, read=read,
+                write=write, suffix=".txt")

@@ -1,8 +1,10 @@
-"""``lrplan lint``: run the rules of :mod:`lrplan.lint.rules` on a loaded source and report.
+"""``lrplan lint``: run the lint rules on a loaded source and report.
 
-Findings carry the rule id, severity, a one-line message, the fix and (where known) the config field
-and the step. Text for people, JSON for CI; the exit status is :attr:`ExitCode.LINT` when a rule of
-error severity fired.
+The rules are the generic ones of :mod:`lrplan.lint.rules` plus each dialect's own (``Format.lint``:
+``RULES``, and ``HOOKS`` that refine a generic rule on that dialect's fields), so a framework's
+pitfalls live with the framework. Findings carry the rule id, severity, a one-line message, the fix
+and (where known) the config field and the step. Text for people, JSON for CI; the exit status is
+:attr:`ExitCode.LINT` when a rule of error severity fired.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..batch import step_of_position
 from ..errors import ExitCode
@@ -32,13 +33,6 @@ class Finding:
     step: int | None = None
 
 
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    name: str
-    severity: str
-    summary: str
-    check: Callable[["Facts"], list[tuple[str, str, str | None, int | None]]]
 
 
 class Facts:
@@ -86,19 +80,15 @@ class Facts:
         ds = self.get("deepspeed")
         if isinstance(ds, dict):
             return ds, "deepspeed."
-        if isinstance(ds, str) and ds.strip().startswith("{"):
-            try:
-                return json.loads(ds), "deepspeed."
-            except ValueError:
-                return None, ""
         if isinstance(ds, str):
-            base = Path(self.loaded.label).parent if Path(self.loaded.label).exists() else Path(".")
-            for p in (Path(ds), base / ds):
-                try:
-                    if p.is_file():
-                        return json.loads(p.read_text(encoding="utf-8")), "deepspeed."
-                except (OSError, ValueError):
-                    return None, ""
+            from ..errors import LrplanError
+            from ..frameworks.hf.deepspeed_section import load_config
+
+            recipe = Path(self.loaded.label) if Path(self.loaded.label).is_file() else None
+            try:  # the same file the reader used (a config it could not read was already an error there)
+                return load_config(ds, recipe), "deepspeed."
+            except LrplanError:
+                return None, ""
         return None, ""
 
     def ds_defaulted(self, key: str) -> bool:
@@ -114,13 +104,34 @@ def _dotted(d: dict, path: str):
     return cur
 
 
-def run(loaded, extra: dict | None = None, *, only: set[str] | None = None,
-        skip: set[str] | None = None) -> list[Finding]:
+def dialect_lint_modules():
+    """The lint modules of every registered dialect that has one."""
+    import importlib
+
+    from .. import frameworks
+
+    return [importlib.import_module(m) for m in dict.fromkeys(
+        frameworks.get(name).lint for name in frameworks.MODULES) if m]
+
+
+def all_rules():
+    """Every rule, generic and per dialect, ordered by id."""
     from .rules import RULES
 
+    rules = list(RULES) + [r for m in dialect_lint_modules() for r in getattr(m, "RULES", ())]
+    return sorted(rules, key=lambda r: r.id)
+
+
+def hooks(rule_id: str):
+    """Dialect refinements of a generic rule (checks on that dialect's own fields), in registry order."""
+    return [m.HOOKS[rule_id] for m in dialect_lint_modules() if rule_id in getattr(m, "HOOKS", {})]
+
+
+def run(loaded, extra: dict | None = None, *, only: set[str] | None = None,
+        skip: set[str] | None = None) -> list[Finding]:
     facts = Facts(loaded, extra)
     out: list[Finding] = []
-    for rule in RULES:
+    for rule in all_rules():
         if (only and rule.id not in only) or (skip and rule.id in skip):
             continue
         for message, fix, where, step in rule.check(facts):
@@ -161,6 +172,4 @@ def as_text(findings: list[Finding], loaded) -> str:
 
 
 def rules_table() -> list[tuple[str, str, str, str]]:
-    from .rules import RULES
-
-    return [(r.id, r.name, r.severity, r.summary) for r in RULES]
+    return [(r.id, r.name, r.severity, r.summary) for r in all_rules()]

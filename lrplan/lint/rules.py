@@ -13,7 +13,8 @@ import math
 
 from ..evaluate import curve_value, lr_at
 from ..ir import Segment
-from . import Facts, Rule
+from ..frameworks.base import LintRule as Rule
+from . import Facts
 
 DECAY_KINDS = ("linear", "cosine", "poly", "1-sqrt", "exp-anneal")
 FLOOR_TAIL = 0.05  # a floor held for more than this fraction of the run is worth a word
@@ -26,12 +27,15 @@ def _decaying(seg: Segment, peak: float) -> bool:
 
 # ---- LR001 the first update runs at LR 0 ------------------------------------------------------
 
-FIRST_STEP_FIX = {
-    "megatron": "set --lr-warmup-init to a small LR (e.g. 1% of --lr)",
-    "deepspeed": "set scheduler.params.warmup_min_lr (or warmup_min_ratio) above 0",
-    "hf": "HF's warmup is k/W, so step 0 is wasted; use a schedule whose warmup starts above 0",
-    "torchtitan": "torchtitan's warmup is (k+1)/(W+1); check warmup_steps and lr_min",
-}
+GENERIC_FIRST_STEP_FIX = ("start the warmup above 0 (init=0.01) or shift it by one step "
+                          "(warmup=W(shift=1,span=W+1), nanoGPT's (k+1)/(W+1))")
+
+
+def _first_step_fix(fmt: str) -> str:
+    from .. import frameworks
+
+    fix = frameworks.get(fmt).first_step_fix if fmt in frameworks.MODULES else ""
+    return fix or GENERIC_FIRST_STEP_FIX
 
 
 def first_update_zero(f: Facts):
@@ -39,57 +43,9 @@ def first_update_zero(f: Facts):
         return []
     if lr_at(f.s, 0) != 0.0 or lr_at(f.s, 1) <= 0.0:
         return []
-    fix = FIRST_STEP_FIX.get(f.format, "start the warmup above 0 (init=0.01) or shift it by one step "
-                                       "(warmup=W(shift=1,span=W+1), nanoGPT's (k+1)/(W+1))")
+    fix = _first_step_fix(f.format)
     return [("the first update (step 0) runs at LR 0, so it changes nothing but the optimizer state", fix,
              None, 0)]
-
-
-# ---- LR002 DeepSpeed's default log warmup ------------------------------------------------------
-
-DS_WARMUP_TYPES = ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR")
-
-
-def _ds_scheduler(f: Facts):
-    cfg, prefix = f.ds_config()
-    if not cfg or not isinstance(cfg.get("scheduler"), dict):
-        return None, {}, prefix, cfg
-    sch = cfg["scheduler"]
-    params = sch.get("params") if isinstance(sch.get("params"), dict) else {}
-    return sch.get("type"), params, prefix, cfg
-
-
-def ds_log_warmup(f: Facts):
-    kind, params, prefix, _ = _ds_scheduler(f)
-    if kind not in DS_WARMUP_TYPES or "warmup_type" in params:
-        return []
-    return [(f"{kind} warms up along a log curve by default (warmup_type \"log\"): the LR jumps to"
-             " ~half the peak within a few steps, and the first two updates use the start value",
-             "set \"warmup_type\": \"linear\" in scheduler.params if you meant a linear warmup",
-             f"{prefix}scheduler.params.warmup_type", None)]
-
-
-# ---- LR003 DeepSpeed's default warmup_max_lr 0.001 ---------------------------------------------
-
-
-def ds_default_max_lr(f: Facts):
-    kind, params, prefix, cfg = _ds_scheduler(f)
-    if kind not in ("WarmupLR", "WarmupDecayLR"):
-        return []
-    opt = cfg.get("optimizer") if isinstance(cfg.get("optimizer"), dict) else {}
-    opt_lr = (opt.get("params") or {}).get("lr") if isinstance(opt.get("params"), dict) else None
-    where = f"{prefix}scheduler.params.warmup_max_lr"
-    if "warmup_max_lr" not in params:
-        if kind == "WarmupLR":
-            return []  # DeepSpeed >= 0.17.2 uses the optimizer's lr; LR003w below covers older ones
-        said = f"optimizer.params.lr ({opt_lr})" if opt_lr is not None else "the optimizer's lr"
-        return [(f"WarmupDecayLR's warmup_max_lr defaults to 0.001 and ignores {said}",
-                 "set scheduler.params.warmup_max_lr to your peak LR (or \"auto\" under HF)", where, None)]
-    given = params["warmup_max_lr"]
-    if isinstance(given, (int, float)) and isinstance(opt_lr, (int, float)) and given != opt_lr:
-        return [(f"{kind} overrides optimizer.params.lr ({opt_lr:g}) with warmup_max_lr ({given:g}): the"
-                 " optimizer's lr is never used", "make the two equal, or remove one", where, None)]
-    return []
 
 
 # ---- LR004 / LR005 decay ends before or after the run ------------------------------------------
@@ -143,32 +99,16 @@ def _decay_field(f: Facts) -> str | None:
     return None
 
 
-# ---- LR006 Megatron --lr-warmup-fraction is a fraction of the decay ------------------------------
-
-
-def megatron_warmup_fraction(f: Facts):
-    frac = f.number("lr_warmup_fraction")
-    if frac is None:
-        return []
-    for decay_key, train_key, unit in (("lr_decay_iters", "train_iters", "iterations"),
-                                       ("lr_decay_samples", "train_samples", "samples")):
-        decay, train = f.number(decay_key), f.number(train_key)
-        if decay is not None and train is not None and decay != train:
-            return [(f"--lr-warmup-fraction {frac:g} is taken of --{decay_key.replace('_', '-')} ({decay:g}),"
-                     f" not of --{train_key.replace('_', '-')} ({train:g}): warmup is {frac * decay:g} {unit}"
-                     f" (you may expect {frac * train:g})",
-                     f"give --lr-warmup-{unit if unit == 'samples' else 'iters'} explicitly", "lr_warmup_fraction",
-                     None)]
-    return []
-
-
 # ---- LR007 a WSD decay window that overlaps the warmup ------------------------------------------
 
 
 def wsd_overlap(f: Facts):
-    raw = _raw_wsd_overlap(f)
-    if raw:
-        return raw
+    from . import hooks
+
+    for hook in hooks("LR007"):  # a dialect's check on its own fields says it best
+        raw = hook(f)
+        if raw:
+            return raw
     segs = f.s.lr.segments
     peak = f.peak()
     for prev, seg in zip(segs, segs[1:]):
@@ -192,56 +132,6 @@ def _alone(seg: Segment):
     return Curve((shifted,))
 
 
-def _raw_wsd_overlap(f: Facts):
-    style = str(f.get("lr_decay_style") or "").lower()
-    if style == "wsd":
-        for unit in ("iters", "samples"):
-            wsd, decay = f.number(f"lr_wsd_decay_{unit}"), f.number(f"lr_decay_{unit}", f"train_{unit}")
-            warm = f.number(f"lr_warmup_{unit}") or 0.0
-            frac = f.number("lr_warmup_fraction")
-            if frac is not None and decay is not None:
-                warm = frac * decay
-            if wsd is not None and decay is not None and wsd > decay - warm:
-                return [(f"--lr-wsd-decay-{unit} {wsd:g} is longer than decay minus warmup ({decay - warm:g}):"
-                         " the anneal starts inside the warmup, so there is no stable phase and the LR drops"
-                         " right after warmup", f"make --lr-wsd-decay-{unit} at most {decay - warm:g}",
-                         f"lr_wsd_decay_{unit}", None)]
-    steps, warm, ratio = f.number("training.steps", "steps"), f.number("lr_scheduler.warmup_steps"), \
-        f.number("lr_scheduler.decay_ratio")
-    if steps and warm is not None and ratio is not None and warm + ratio * steps > steps:
-        return [(f"warmup_steps {warm:g} + decay_ratio x steps ({ratio * steps:g}) exceeds training.steps"
-                 f" {steps:g}: the decay starts inside the warmup", "lower decay_ratio or warmup_steps",
-                 "lr_scheduler.decay_ratio", None)]
-    return []
-
-
-# ---- LR008 batch ramp-up with an iteration-based schedule ---------------------------------------
-
-
-def rampup_with_iterations(f: Facts):
-    ramp = f.get("rampup_batch_size", "step_batch_size_schedule")
-    iter_flags = [k for k in ("train_iters", "lr_decay_iters", "lr_warmup_iters", "lr_wsd_decay_iters")
-                  if f.number(k)]
-    if ramp is None or not iter_flags:
-        return []
-    which = "--rampup-batch-size" if f.get("rampup_batch_size") is not None else "--step-batch-size-schedule"
-    return [(f"{which} with an iteration-based schedule (--{iter_flags[0].replace('_', '-')}): Megatron counts"
-             " the LR in samples (iterations x the final global batch), so under the smaller early batches"
-             " warmup and decay stretch over more iterations than you asked for",
-             "use sample-based flags: --train-samples, --lr-decay-samples, --lr-warmup-samples", which.lstrip("-")
-             .replace("-", "_"), None)]
-
-
-# ---- LR009 warmup_steps and warmup_ratio both set ------------------------------------------------
-
-
-def warmup_steps_and_ratio(f: Facts):
-    steps, ratio = f.number("warmup_steps"), f.number("warmup_ratio")
-    if not steps or not ratio or "warmup_steps" in f.defaults or "warmup_ratio" in f.defaults:
-        return []
-    return [(f"warmup_steps ({steps:g}) and warmup_ratio ({ratio:g}) are both set: transformers 4.x uses"
-             " warmup_steps and silently ignores warmup_ratio; 5.15+ rejects warmup_ratio",
-             "keep one: warmup_steps (a float < 1 is a ratio in transformers 5)", "warmup_ratio", None)]
 
 
 # ---- LR010 a floor above the peak --------------------------------------------------------------
@@ -332,64 +222,15 @@ def _float(v) -> float | None:
         return None
 
 
-# ---- LR013 an HF config whose DeepSpeed scheduler overrides its own ------------------------------
-
-HF_MATCHES_DS = {"linear": "WarmupDecayLR", "constant_with_warmup": "WarmupLR", "cosine": "WarmupCosineLR"}
-
-
-def hf_ds_scheduler(f: Facts):
-    if f.format != "hf":
-        return []
-    kind, params, prefix, cfg = _ds_scheduler(f)
-    if cfg is None or kind is None:
-        return []
-    hf_type = str(f.get("lr_scheduler_type") or "linear")
-    if HF_MATCHES_DS.get(hf_type) == kind:
-        return []  # the same family; LR002/LR003 cover what still differs
-    ignored = [k for k in ("lr_scheduler_kwargs",) if f.get(k)]
-    what = f"lr_scheduler_type={hf_type!r}" + (f" (and {', '.join(ignored)})" if ignored else "")
-    return [(f"the DeepSpeed config defines scheduler {kind}, which replaces {what}: HF does not create its"
-             " own scheduler", "remove the scheduler section from the DeepSpeed JSON, or make it match with"
-             " \"auto\" values", f"{prefix}scheduler", None)]
-
-
-# ---- LR014 Megatron --lr-decay-iters given as train minus warmup ---------------------------------
-
-
-def megatron_decay_minus_warmup(f: Facts):
-    for unit in ("iters", "samples"):
-        decay, train, warm = (f.number(f"lr_decay_{unit}"), f.number(f"train_{unit}"),
-                              f.number(f"lr_warmup_{unit}"))
-        if decay and train and warm and decay == train - warm:
-            return [(f"--lr-decay-{unit} {decay:g} equals --train-{unit} minus warmup: Megatron's decay length is"
-                     f" absolute (it includes warmup), so the LR reaches --min-lr {warm:g} {unit} early",
-                     f"set --lr-decay-{unit} {train:g}", f"lr_decay_{unit}", None)]
-    return []
-
-
 ERROR, WARNING = "error", "warning"
 
 RULES: tuple[Rule, ...] = (
     Rule("LR001", "first-update-at-zero", WARNING, "the first update runs at LR 0", first_update_zero),
-    Rule("LR002", "deepspeed-log-warmup", WARNING, "DeepSpeed warms up along a log curve by default",
-         ds_log_warmup),
-    Rule("LR003", "deepspeed-warmup-max-lr", ERROR, "DeepSpeed's warmup_max_lr ignores the optimizer LR",
-         ds_default_max_lr),
     Rule("LR004", "decay-ends-early", WARNING, "decay ends long before training ends (long floor)", long_floor),
     Rule("LR005", "floor-never-reached", WARNING, "training ends before the decay reaches its floor",
          floor_unreached),
-    Rule("LR006", "megatron-warmup-fraction", WARNING, "--lr-warmup-fraction is a fraction of the decay length",
-         megatron_warmup_fraction),
     Rule("LR007", "decay-overlaps-warmup", WARNING, "a (WSD) decay window overlaps the warmup", wsd_overlap),
-    Rule("LR008", "rampup-with-iterations", ERROR, "batch ramp-up with an iteration-based schedule",
-         rampup_with_iterations),
-    Rule("LR009", "warmup-steps-and-ratio", WARNING, "warmup_steps and warmup_ratio both set",
-         warmup_steps_and_ratio),
     Rule("LR010", "floor-above-peak", ERROR, "a floor above the peak LR", floor_above_peak),
     Rule("LR011", "cosine-rises-again", ERROR, "a cosine that rises again past its end", cosine_rises),
     Rule("LR012", "per-microbatch-stepping", WARNING, "scheduler likely stepped per micro-batch", per_microbatch),
-    Rule("LR013", "hf-deepspeed-scheduler", ERROR, "an HF config whose DeepSpeed scheduler overrides its own",
-         hf_ds_scheduler),
-    Rule("LR014", "megatron-decay-minus-warmup", WARNING, "--lr-decay-iters given as train minus warmup",
-         megatron_decay_minus_warmup),
 )

@@ -7,10 +7,10 @@ imported only here, inside the functions that need them, so the other commands n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LrplanError
+from .page import PALETTE, Line, Page, Panel, Table  # noqa: F401  (what files draws)
 
 # suffix -> renderer; the error message lists these.
 SUFFIXES = {".png": "image", ".svg": "image", ".pdf": "image", ".html": "html", ".htm": "html"}
@@ -18,44 +18,6 @@ IMAGE_BUCKETS = 2000  # per line: at most ~4 points per bucket, far more than a 
 # plotly.js alone is ~4.8 MB; with float64 arrays stored as base64 (~21 bytes per point for x and y),
 # 6000 points in all keep every page well under the 5 MB target, whatever the number of steps.
 HTML_POINTS = 6000
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-
-
-@dataclass
-class Line:
-    label: str
-    x: object  # numpy arrays
-    y: object
-    phases: list = field(default_factory=list)  # (name, first index, last index) into x/y
-    color: int = 0
-
-
-@dataclass
-class Panel:
-    ylabel: str
-    lines: list[Line]
-    log_y: bool = False
-    vlines: list = field(default_factory=list)  # (x, text, kind, color) kind "phase"/"mark"; color: Line.color
-    zero_line: bool = False
-    value_name: str = "LR"  # what hover calls the y value
-
-
-@dataclass
-class Table:
-    caption: str
-    header: list[str]
-    rows: list[list[str]]
-
-
-@dataclass
-class Page:
-    title: str
-    panels: list[Panel]
-    x_label: str = "step"
-    subtitle: list[str] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-
-
 def kind_of(path: Path) -> str:
     """'image' or 'html' for an output path; a clear error for anything else."""
     kind = SUFFIXES.get(Path(path).suffix.lower())
@@ -66,7 +28,7 @@ def kind_of(path: Path) -> str:
 
 
 def save_page(page: Page, path: Path, *, inputs=()) -> None:
-    from ..commands.common import write_atomic
+    from ..fileio import write_atomic
 
     kind = kind_of(path)
     if kind == "html":

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import html
 
-from .. import __version__
-from .files import PALETTE, Line, Page, Panel, Table
+from ..version import __version__
+from .page import PALETTE, Line, Page, Panel, Table
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #222; }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from .files import PALETTE, Page, Panel
+from .page import PALETTE, Page, Panel
 
 # Fixed metadata keeps SVG/PDF output byte-stable from run to run (no creation date).
 _METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {}}

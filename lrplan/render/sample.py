@@ -10,23 +10,13 @@ the difference of two schedules decimates the same way as one schedule.
 
 from __future__ import annotations
 
-import math
 
-from ..batch import position, step_of_position
+from ..batch import position
+from ..keypoints import boundary_steps
 from ..evaluate import lr
-from ..ir import Curve, Schedule, phase_label
+from ..ir import Schedule, phase_label
 
 PER_BUCKET = 16  # samples per bucket / pixel column: enough for every smooth shape lrplan knows
-
-
-def boundary_steps(s: Schedule, curve: Curve | None = None) -> list[int]:
-    """First step of every segment after the first (and the step before it), and the end."""
-    c = s.lr if curve is None else curve
-    out = []
-    for x in c.boundaries()[1:]:
-        k = int(math.ceil(step_of_position(s.axis, x)))
-        out.extend([k - 1, k])
-    return sorted({k for k in out if k >= 0})
 
 
 def _grid(x_max: float, buckets: int, per: int, keep):

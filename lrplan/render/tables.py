@@ -58,4 +58,11 @@ def render_table(points: list[Point], loaded, fmt: str) -> str:
     return buf.getvalue() + (caption + "\n" if caption else "")
 
 
-__all__ = ["render_table", "fmt_step"]
+def key_point_text(loaded) -> str:
+    """The key-point table of a loaded source as text (explain, the notebook view)."""
+    from ..keypoints import key_points
+
+    return render_table(key_points(loaded), loaded, "text")
+
+
+__all__ = ["render_table", "key_point_text", "fmt_step"]

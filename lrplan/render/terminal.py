@@ -94,7 +94,7 @@ def render_envelopes(envs, labels, x_max: int, *, x_label: str = "step", width: 
     import numpy as np
 
     cols = _columns(width)
-    px_w, px_h = cols * 2, height * 4
+    px_h = height * 4
     bottom, top = _y_range(envs, log_y)
 
     def ypix(v):

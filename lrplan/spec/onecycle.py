@@ -9,7 +9,7 @@ its end value, and momentum runs the opposite way between ``max`` and ``base`` m
 from __future__ import annotations
 
 from ..ir import ONE, Curve, Level, Segment
-from .phases import BOOL_WORDS
+from .words import BOOL_WORDS
 from .syntax import Item
 
 

@@ -16,23 +16,9 @@ from fractions import Fraction
 from ..errors import ScheduleError, SpecError, did_you_mean
 from ..ir import (AFTER_POLICIES, ONE, UNITS, ZERO, Axis, ConstantBatch, Curve, Level, RampupBatch,
                   Schedule, Segment, StepBatch)
-from ..shapes import ALIASES, SHAPES
 from ..quantity import QuantityError, parse_float, parse_quantity
 from .syntax import Item, Value, parse_items
-
-# Phase words that are not shape names.
-WARMUP_SHAPES = ("linear", "log", "cosine", "1-sqrt")
-MACROS = ("warmup", "onecycle")
-PHASE_WORDS = tuple(SHAPES) + tuple(ALIASES) + MACROS
-
-LR_OPTIONS = ("peak", "lr", "min", "min_lr", "init", "init_lr", "total", "steps", "after", "axis", "gbs",
-              "seq", "rampup", "bsched", "wd", "momentum")
-COMMON_ARGS = ("from", "from_lr", "to", "to_lr", "at", "at_lr", "shift", "span", "label")
-
-# Where a phase starts and ends by default ("current" = where the previous phase ended).
-DEFAULT_FROM = {"cyclic": "min"}
-DEFAULT_TO = {"linear": "min", "cosine": "min", "poly": "min", "1-sqrt": "min", "exp-anneal": "min",
-              "restarts": "min", "invsqrt": "min", "cyclic": "one", "log": "one"}
+from .words import LR_OPTIONS, PHASE_WORDS
 
 
 @dataclass
@@ -169,24 +155,13 @@ def _split(items: list[Item], ctx: _Ctx, option_words) -> tuple[list[Item], dict
 def _external_total(steps, ctx: _Ctx) -> float | None:
     if steps is None:
         return None
-    if isinstance(steps, str):
-        try:
-            q = parse_quantity(steps)
-            if q.unit:
-                raise QuantityError("--steps takes a count of optimizer steps like 100k")
-            n = float(q.value)
-        except QuantityError as e:
-            raise SpecError(f"--steps: {e}") from None
-    else:
-        n = float(steps)
-    if not n > 0:
-        raise SpecError("--steps must be positive")
-    if ctx.axis.unit == "steps":
-        return n
-    from ..batch import position
-    from ..ops import math_ops
+    from ..batch import steps_total
+    from ..errors import LrplanError
 
-    return float(position(ctx.axis, n, math_ops))
+    try:
+        return steps_total(steps, ctx.axis)
+    except LrplanError as e:
+        raise SpecError(e.message) from None
 
 
 def _axis_options(options: dict[str, Item], ctx: _Ctx) -> None:

@@ -5,20 +5,9 @@ from __future__ import annotations
 from ..errors import ScheduleError, did_you_mean
 from ..ir import ONE, ZERO, Level, Segment
 from ..shapes import ALIASES, SHAPES
-from .parser import COMMON_ARGS, DEFAULT_FROM, DEFAULT_TO, WARMUP_SHAPES
+from .words import BOOL_WORDS, COMMON_ARGS, DEFAULT_FROM, DEFAULT_TO, EXTRA_ARGS, POSITION_PARAMS, WARMUP_SHAPES
 from ..quantity import QuantityError, parse_quantity
 from .syntax import Item, Value
-
-# Phase-specific argument words beyond the shape's own parameters.
-EXTRA_ARGS = {
-    "warmup": ("shape",),
-    "exp": ("half_life",),
-    "multistep": ("at", "gamma"),
-    "onecycle": ("max_at", "div", "final_div", "anneal", "three_phase", "mom"),
-}
-POSITION_PARAMS = {"every", "timescale", "cycle", "up", "down"}
-BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
-
 
 def build_phase(ph: Item, start: float, end: float | None, current: Level, ctx) -> tuple[list[Segment], Level]:
     if ph.name == "onecycle":
@@ -168,7 +157,6 @@ def _multistep(args: dict[str, Item], start: float, ctx, ph: Item) -> dict:
         raise ctx.fail("multistep needs at=POSITIONS (e.g. at=80%|90%)", ph)
     at = args["at"]
     texts = _text(at, ctx).split("|")
-    positions = []
     milestones = []
     for t in texts:
         # "+N" is an offset from the phase start; plain positions count from the schedule start.

@@ -12,8 +12,8 @@ from collections import Counter
 
 from ..ir import ONE, ZERO, Curve, Level, RampupBatch, Schedule, Segment, StepBatch
 from ..shapes import SHAPES
-from .parser import DEFAULT_FROM, DEFAULT_TO, WARMUP_SHAPES
-from .phases import POSITION_PARAMS, end_level
+from .phases import end_level
+from .words import DEFAULT_FROM, DEFAULT_TO, WARMUP_SHAPES
 from ..quantity import format_number as num
 
 

@@ -1,7 +1,8 @@
 """DeepSpeed ZeRO-3 layout (``zero_pp_rank_0_mp_rank_00_model_states.pt``) written by a REAL engine.
 
 A subprocess runs ``deepspeed.initialize`` with ``zero_optimization.stage = 3`` on CPU (single process,
-``DS_ACCELERATOR=cpu``) around a client torch optimizer (no JIT-compiled op), records the LR every update
+``DS_ACCELERATOR=cpu``) around a client torch optimizer (DeepSpeed's CPU comm op is JIT-compiled once per
+session, by the deepspeed_ops fixture), records the LR every update
 used, and saves after 6 updates. lrplan must find the ZeRO-3 rank-0 file, report the position, and give
 the engine's LRs. Under ZeRO the optimizer param groups live in ``*_optim_states.pt``, so no stored LR is
 checked; with a client optimizer the DeepSpeed config holds no ``optimizer.params.lr``: ``--lr`` supplies it.
@@ -53,7 +54,7 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def zero3_run(tmp_path_factory):
+def zero3_run(tmp_path_factory, deepspeed_ops):
     require("deepspeed")
     out = tmp_path_factory.mktemp("zero3") / "run"
     try:

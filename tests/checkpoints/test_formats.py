@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import assert_lr_close, require, run_cli
-from lrplan.checkpoints import compare, load_checkpoint, log_history_rule, looks_like_checkpoint, read_info
+from lrplan.checkpoints import compare, load_checkpoint, looks_like_checkpoint, read_info
+from lrplan.checkpoints.hf import log_history_rule
 from lrplan.evaluate import lr
 
 FIX = Path(__file__).parents[1] / "fixtures" / "checkpoints"

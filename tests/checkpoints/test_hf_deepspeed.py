@@ -2,7 +2,8 @@
 
 A subprocess trains the tiny GPT-2 of tests/fixtures/make_hf_checkpoint.py with
 ``TrainingArguments(deepspeed={...})`` on CPU (single process, ``DS_ACCELERATOR=cpu``; no DeepSpeed
-``optimizer`` section, so HF's torch AdamW is the client optimizer and nothing is JIT-compiled), 6 updates,
+``optimizer`` section, so HF's torch AdamW is the client optimizer and only DeepSpeed's CPU comm op is
+JIT-compiled, once per session by the deepspeed_ops fixture), 6 updates,
 saving every 3, then resumes from checkpoint-3. Two configurations:
 
 * ``ds_scheduler``: the DeepSpeed config has a ``scheduler`` section (WarmupDecayLR with "auto" values that
@@ -75,7 +76,7 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
-def hf_ds_run(request, tmp_path_factory):
+def hf_ds_run(request, tmp_path_factory, deepspeed_ops):
     require("deepspeed")
     require("transformers")
     cwd = tmp_path_factory.mktemp(request.param)

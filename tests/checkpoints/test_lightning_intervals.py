@@ -82,18 +82,20 @@ def test_frequency_2_with_plan_matches_the_run(tmp_path):
     import numpy as np
 
     from conftest import assert_lr_close
+    from lrplan.sources import load
     from lrplan.checkpoints import compare, read_info
     from lrplan.evaluate import lr
     from lrplan.frameworks.base import ReadOptions
 
     ckpt, used, next_lr, sched_steps = _run(tmp_path, "step", 2, 6, batches_per_epoch=4)
     assert sched_steps == 3
-    info = read_info(ckpt, ReadOptions(steps="20", lr=BASE_LR), plan="exp(rate=0.5,every=2,staircase=true)")
+    opts = ReadOptions(steps="20", lr=BASE_LR)
+    info = read_info(ckpt, opts, plan=load("exp(rate=0.5,every=2,staircase=true)", opts=opts))
     assert info.next_step == 6
     assert_lr_close(lr(info.loaded.schedule, np.arange(7)), used + [next_lr])
     c = compare(info)
     assert c["match"] is True and c["stored"] == next_lr
-    wrong = read_info(ckpt, ReadOptions(steps="20", lr=BASE_LR), plan="exp(rate=0.5,every=1,staircase=true)")
+    wrong = read_info(ckpt, opts, plan=load("exp(rate=0.5,every=1,staircase=true)", opts=opts))
     assert compare(wrong)["match"] is False  # a per-scheduler-step plan is caught by the stored LR
 
 

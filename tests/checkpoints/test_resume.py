@@ -12,7 +12,7 @@ import pytest
 from conftest import assert_lr_close, require, run_cli
 from lrplan.checkpoints import read_info
 from lrplan.checkpoints.extend import extend
-from lrplan.checkpoints.resume import report
+from lrplan.checkpoints.report import at_step
 from lrplan.evaluate import lr, lr_at
 from lrplan.frameworks.base import ReadOptions
 
@@ -25,6 +25,14 @@ BASE_FLAGS = {"--lr": "3e-4", "--min-lr": "3e-5", "--lr-decay-style": "cosine", 
               "--seq-length": "16", "--weight-decay": "0.01"}
 CHANGES = {"same": {}, "lr_changed": {"--lr": "1e-4"}, "longer_override": {"--train-iters": "80",
                                                                           "--lr-decay-iters": "80"}}
+
+
+def report(step, path, *, opts, plan, config):
+    """What `lrplan at-step STEP CKPT [--plan P] [--config C]` reports (the CLI's own glue)."""
+    from lrplan.sources import load
+
+    new = load(plan, opts=opts) if plan is not None else None
+    return at_step(step, read_info(path, opts, config=config, plan=new), plan=new, opts=opts)
 
 
 def _expected(name):
@@ -230,7 +238,7 @@ def test_megatron_new_batch_size_continues_from_saved_samples(tmp_path):
     import torch
     from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
 
-    from lrplan.checkpoints.rules import at
+    from lrplan.checkpoints.info import at
     from lrplan.sources import load
 
     state = torch.load(MEGATRON / "iter_0000010/mp_rank_00/model_optim_rng.pt", weights_only=False)
@@ -250,7 +258,7 @@ def test_megatron_new_batch_size_continues_from_saved_samples(tmp_path):
         opt.step()
         sched.step(increment=gbs)
     flags = _flags_file(tmp_path, {"--global-batch-size": str(gbs)})
-    info = read_info(MEGATRON, ReadOptions(), config=None, plan=flags)
+    info = read_info(MEGATRON, ReadOptions(), config=None, plan=load(flags))
     ours = [at(load(flags), info, k) for k in range(10, 40)]
     assert_lr_close(ours, real, steps=range(10, 40))
     out = report("10", MEGATRON, opts=ReadOptions(), plan=flags, config=None)
@@ -269,3 +277,20 @@ def test_resume_to_megatron_refuses_and_says_why(extra):
     a = run_cli("resume", str(MEGATRON), "--extend-to", "80", *extra, "--to", "megatron", "--approx")
     assert a.returncode == 0, a.stderr
     assert "--lr-decay-style" in a.stdout and "largest difference" in a.stderr
+
+
+def test_a_checkpoint_module_without_resume_rules_gives_no_outcomes(monkeypatch):
+    """A framework whose checkpoint module reads but has no resume rules (yet) reports none, never a KeyError."""
+    import lrplan.checkpoints.torchtitan as titan
+    from lrplan.checkpoints import outcomes
+
+    info = read_info(FIX / "torchtitan", ReadOptions(), config=str(FIX / "torchtitan" / "job.toml"))
+    assert outcomes(info, None, ReadOptions())  # with its rules
+    monkeypatch.delattr(titan, "outcomes")
+    assert outcomes(info, None, ReadOptions()) == []
+
+
+def test_the_report_is_data_and_prints_nothing(capsys):
+    out = report("6", FIX / "deepspeed", opts=ReadOptions(), plan=None, config=None)
+    assert out["step"] == 6 and out["resume"]
+    assert capsys.readouterr() == ("", "")

@@ -254,16 +254,19 @@ TYPED = [  # fields of unexpected type or value, as a damaged or crafted checkpo
 
 @pytest.mark.parametrize("src,path,value", TYPED, ids=[f"{s.stem}:{'.'.join(map(str, p))}" for s, p, _ in TYPED])
 def test_fields_of_unexpected_type_are_clear_errors(src, path, value, tmp_path):
-    from lrplan.checkpoints.resume import at_step_report
-    from lrplan.errors import LrplanError
+    """Every damaged field is an input error that names the field: never a crash, never a silent default."""
+    from lrplan.checkpoints import read_info
+    from lrplan.checkpoints.report import at_step
+    from lrplan.errors import ExitCode, LrplanError
     from lrplan.frameworks.base import ReadOptions
 
     f = tmp_path / src.name
     _typed(src, f, path, value)
-    try:
-        at_step_report("7", f, opts=ReadOptions(), plan=None, config=None, as_json=True)
-    except LrplanError:
-        pass
+    with pytest.raises(LrplanError) as e:
+        at_step("7", read_info(f, ReadOptions()), plan=None, opts=ReadOptions())
+    assert e.value.exit_code == ExitCode.USAGE
+    said = (e.value.where or "") + " " + e.value.message
+    assert path[-1].replace("_", "-").lstrip("-") in said.replace("_", "-"), said
 
 
 def test_typed_corruption_through_cli(tmp_path):
@@ -271,3 +274,14 @@ def test_typed_corruption_through_cli(tmp_path):
     _typed(MEGA, f, ("args", "lr"), "x")
     r = run_cli("inspect", str(f))
     assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr
+
+
+def test_the_object_budget_belongs_to_each_load():
+    """A load inside another (a nested archive) has a budget of its own and leaves the outer one untouched."""
+    outer = [7]
+    token = safepickle._BUDGET.set(outer)
+    try:
+        assert safepickle.loads(pickle.dumps({"a": [1, 2, 3]})) == {"a": [1, 2, 3]}
+        assert safepickle._BUDGET.get() is outer and outer == [7]
+    finally:
+        safepickle._BUDGET.reset(token)

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lrplan.convert import convert
 from lrplan.errors import InexpressibleError, LrplanError
 from lrplan.evaluate import companion_values, lr
 from lrplan.frameworks import deepspeed as ds
 from lrplan.frameworks.base import ReadOptions, WriteOptions
-from lrplan.frameworks.deepspeed.write import write
 from lrplan.spec import parse_spec
 from conftest import assert_lr_close, require, run_cli
 
@@ -52,6 +52,10 @@ def reference(config: dict, n: int = N, *, optimizer: str = "AdamW"):
         betas[k] = group["betas"][0] if "betas" in group else math.nan
         sched.step()
     return lrs, betas
+
+
+def _ds(schedule, opts):
+    return convert(schedule, "deepspeed", opts)
 
 
 def cfg(kind: str, params: dict, lr_: float = PEAK) -> dict:
@@ -220,7 +224,7 @@ WRITE_CASES = ["warmup-log", "warmup-linear", "decay-log", "decay-linear", "cosi
 
 def _written_config(name: str) -> tuple[dict, dict]:
     loaded = ds.from_config(copy.deepcopy(CASES[name]), ReadOptions(steps=str(N)))
-    text = write(loaded.schedule, WriteOptions(version="0.1.0", source_label=f"{name}.json")).text
+    text = _ds(loaded.schedule, WriteOptions(version="0.1.0", source_label=f"{name}.json")).text
     return loaded, json.loads(text)
 
 
@@ -244,23 +248,23 @@ def test_written_config_runs_in_deepspeed(name):
 @pytest.mark.parametrize("name", ["warmup-log", "cosine-log", "onecycle", "range"])
 def test_golden_from_deepspeed(name, golden):
     loaded = ds.from_config(copy.deepcopy(CASES[name]), ReadOptions(steps=str(N)))
-    golden(f"deepspeed/{name}.json", write(loaded.schedule, WriteOptions(version="0.1.0",
+    golden(f"deepspeed/{name}.json", _ds(loaded.schedule, WriteOptions(version="0.1.0",
                                                                         source_label=f"{name}.json")).text)
 
 
 def test_constant_spec_is_exact_and_golden(golden):
     schedule = parse_spec("constant", steps="20000", lr=PEAK)
-    written = write(schedule, WriteOptions(version="0.1.0", source_label="constant"))
+    written = _ds(schedule, WriteOptions(version="0.1.0", source_label="constant"))
     assert written.deviation is None
     golden("deepspeed/constant.json", written.text)
     ref_lr, _ = reference(json.loads(written.text), 20_000)
     assert_lr_close(lr(schedule, np.arange(20_000)), ref_lr)
 
 
-def test_spec_warmup_cosine_is_inexpressible():
+def test_spec_warmup_cosine_is_inexpressible_as_json():
     schedule = parse_spec("warmup=2000,cosine,min=0.1", steps="100k", lr=PEAK)
     with pytest.raises(InexpressibleError) as e:
-        write(schedule, WriteOptions(version="0.1.0", source_label="spec"))
+        _ds(schedule, WriteOptions(version="0.1.0", source_label="spec", variant="json"))
     assert "one-step lag" in e.value.message
     assert '"type":"WarmupCosineLR"' in e.value.message
     assert "--variant python" in e.value.hint
@@ -268,12 +272,13 @@ def test_spec_warmup_cosine_is_inexpressible():
 
 def test_approx_emits_nearest_with_true_deviation(golden):
     schedule = parse_spec("warmup=2000,cosine,min=0.1", steps="100k", lr=PEAK)
-    written = write(schedule, WriteOptions(approx=True, version="0.1.0", source_label="warmup=2000,cosine,min=0.1"))
+    written = _ds(schedule, WriteOptions(approx=True, version="0.1.0", source_label="warmup=2000,cosine,min=0.1",
+                                         variant="json"))
     golden("deepspeed/warmup-cosine-approx.json", written.text)
     n = 100_010
     ref_lr, _ = reference(json.loads(written.text), n)
     diff = np.abs(lr(schedule, np.arange(n)) - ref_lr)
-    size, step = written.deviation
+    size, step = written.deviation.lr.worst, written.deviation.lr.worst_step
     assert size == pytest.approx(diff.max(), rel=1e-9) and step == int(np.argmax(diff))
 
 
@@ -282,7 +287,7 @@ def test_approx_emits_nearest_with_true_deviation(golden):
 def test_python_variant_is_exact(spec, golden):
     torch = require("torch")
     schedule = parse_spec(spec, steps="12000", lr=PEAK)
-    written = write(schedule, WriteOptions(variant="python", version="0.1.0", source_label=spec))
+    written = _ds(schedule, WriteOptions(variant="python", version="0.1.0", source_label=spec))
     if spec.startswith("warmup=2000"):
         golden("deepspeed/warmup-cosine-client.py", written.text)
     namespace: dict = {}
@@ -302,8 +307,9 @@ def test_writer_refuses_weight_decay_and_other_axes():
     from lrplan.ir import Curve, Level, Segment
 
     wd = Curve((Segment("constant", 0.0, None, Level(0.1, absolute=True)),))
-    with pytest.raises(InexpressibleError, match="weight-decay"):
-        write(schedule.with_(weight_decay=wd), WriteOptions())
+    for variant in (None, "json", "python"):
+        with pytest.raises(InexpressibleError, match="weight-decay"):
+            _ds(schedule.with_(weight_decay=wd), WriteOptions(variant=variant))
 
 
 # ---- the real engine: deepspeed.initialize on CPU, in a subprocess (it initialises torch.distributed) ----
@@ -337,7 +343,7 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def test_real_engine_json_and_client_scheduler(tmp_path):
+def test_real_engine_json_and_client_scheduler(tmp_path, deepspeed_ops):
     require("deepspeed")
     import subprocess
     import sys
@@ -347,7 +353,7 @@ def test_real_engine_json_and_client_scheduler(tmp_path):
     ds_json = cfg("WarmupCosineLR", {"total_num_steps": 250, "warmup_num_steps": 40, "warmup_type": "linear",
                                      "warmup_min_ratio": 0.1, "cos_min_ratio": 0.05})
     spec = parse_spec("warmup=40,cosine,min=0.05", steps="250", lr=PEAK)
-    client = write(spec, WriteOptions(variant="python", version="0.1.0", source_label="spec")).text
+    client = _ds(spec, WriteOptions(variant="python", version="0.1.0", source_label="spec")).text
     jobs = [{"lr": PEAK, "updates": updates, "config": dict(base, scheduler=ds_json["scheduler"])},
             {"lr": 1.0, "updates": updates, "config": dict(base), "client": client}]
     port = str(29500 + os.getpid() % 1000)
@@ -404,7 +410,7 @@ def ds_configs(draw):
 @given(ds_configs())
 def test_round_trip_through_deepspeed_json(config):
     first = ds.from_config(copy.deepcopy(config), ReadOptions(steps="3000")).schedule
-    text = write(first, WriteOptions(version="0.1.0", source_label="hypothesis")).text
+    text = _ds(first, WriteOptions(version="0.1.0", source_label="hypothesis")).text
     second = ds.from_config(json.loads(text), ReadOptions(steps="3000")).schedule
     steps = np.arange(3000)
     assert_lr_close(lr(second, steps), lr(first, steps))
@@ -430,7 +436,8 @@ def test_cli_table_matches_deepspeed(tmp_path):
 
 
 def test_cli_convert_exit_3_then_approx(tmp_path):
-    args = ("convert", "warmup=2000,cosine,min=0.1", "--steps", "100k", "--lr", "3e-4", "--to", "deepspeed")
+    args = ("convert", "warmup=2000,cosine,min=0.1", "--steps", "100k", "--lr", "3e-4", "--to", "deepspeed",
+            "--variant", "json")
     r = run_cli(*args)
     assert r.returncode == 3, r.stderr
     assert "one-step lag" in r.stderr and "Traceback" not in r.stderr

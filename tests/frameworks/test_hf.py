@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lrplan.convert import convert
 from lrplan.errors import ExitCode, InexpressibleError, LrplanError
 from lrplan.evaluate import lr
 from lrplan.frameworks import hf
-from lrplan.frameworks.hf import write as hf_writer
+from lrplan.frameworks.hf import trainer as _trainer  # noqa: F401  (hf.trainer)
 from lrplan.frameworks.base import ReadOptions, WriteOptions
 from lrplan.frameworks.hf.schedules import build
 from lrplan.ir import ONE, ZERO, Curve, Level, Schedule, Segment
@@ -191,16 +192,16 @@ def test_detect(text, score):
 def test_warmup_rule_matches_training_arguments(ws, total, tmp_path):
     transformers = require("transformers")
     args = transformers.TrainingArguments(output_dir=str(tmp_path), warmup_steps=ws, report_to=[])
-    vals, _ = hf.read.normalise({"warmup_steps": ws})
-    assert hf.read.warmup_steps(vals, total, []) == args.get_warmup_steps(total)
+    vals, _ = hf.trainer.normalise({"warmup_steps": ws})
+    assert hf.trainer.warmup_steps(vals, total, []) == args.get_warmup_steps(total)
 
 
 def test_warmup_ratio_4x_rule():
     notes = []
-    vals, _ = hf.read.normalise({"warmup_ratio": 0.07})
-    assert hf.read.warmup_steps(vals, 100, notes) == 8  # 4.x: ceil(100 * 0.07) = ceil(7.000000000000001)
-    vals, _ = hf.read.normalise({"warmup_ratio": 0.03, "warmup_steps": 10})
-    assert hf.read.warmup_steps(vals, 1000, notes) == 10 and "warmup_steps wins" in notes[-1]
+    vals, _ = hf.trainer.normalise({"warmup_ratio": 0.07})
+    assert hf.trainer.warmup_steps(vals, 100, notes) == 8  # 4.x: ceil(100 * 0.07) = ceil(7.000000000000001)
+    vals, _ = hf.trainer.normalise({"warmup_ratio": 0.03, "warmup_steps": 10})
+    assert hf.trainer.warmup_steps(vals, 1000, notes) == 10 and "warmup_steps wins" in notes[-1]
 
 
 TRAINER_T_CASES = [  # (dataset size, batch, accumulation, epochs, drop_last)
@@ -342,7 +343,7 @@ def _spec(text, steps="10000", peak=ETA):
 
 
 def _write(schedule, variant=None, approx=False):
-    return hf_writer.write(schedule, WriteOptions(approx=approx, source_label="test", variant=variant,
+    return convert(schedule, "hf", WriteOptions(approx=approx, source_label="test", variant=variant,
                                                   version="0.0.test"))
 
 
@@ -409,8 +410,8 @@ def test_approx_reports_deviation():
     written = _write(bent, "yaml", approx=True)
     back = hf.FORMAT.read(written.text, None, ReadOptions()).schedule
     diff = np.abs(lr(bent, np.arange(10_000)) - lr(back, np.arange(10_000)))
-    assert written.deviation == (float(diff.max()), int(diff.argmax()))
-    assert written.deviation[0] > 1e-6
+    assert (written.deviation.lr.worst, written.deviation.lr.worst_step) == (float(diff.max()), int(diff.argmax()))
+    assert written.deviation.lr.worst > 1e-6
 
 
 def test_writer_refuses_what_it_cannot_say():
@@ -475,7 +476,7 @@ def test_cli_errors(tmp_path):
                                         peak_lr=1e-4, total=1000.0)))
     r = run_cli("convert", str(ir), "--to", "hf", "--variant", "json")
     assert r.returncode == ExitCode.INEXPRESSIBLE
-    assert "no HF lr_scheduler_type expresses this schedule exactly" in r.stderr and "--variant python" in r.stderr
+    assert "HF Transformers cannot express this schedule exactly: no lr_scheduler_type reproduces it" in r.stderr and "--variant python" in r.stderr
 
 
 def test_cli_convert_yaml():

@@ -101,3 +101,16 @@ def test_cli_convert_to_lightning():
     r = run_cli("convert", "warmup=40,cosine,min=0.1", "--steps", "250", "--lr", "3e-4", "--to", "lightning")
     assert r.returncode == 0, r.stderr
     assert_lr_close(trainer_lrs(r.stdout, 250), lr(SHORT["warmup_cosine"], np.arange(250)))
+
+
+def test_no_fake_deviation():
+    """An exact artefact has no deviation; dropping a companion curve under --approx says which, not (0, 0)."""
+    from lrplan.convert import convert
+    from lrplan.frameworks.base import WriteOptions
+    from lrplan.spec import parse_spec
+
+    exact = convert(parse_spec("warmup=100,cosine,min=0.1", steps="1000", lr=3e-4), "lightning", WriteOptions())
+    assert exact.deviation is None
+    with_wd = parse_spec("warmup=100,cosine,min=0.1,wd=0.1", steps="1000", lr=3e-4)
+    approx = convert(with_wd, "lightning", WriteOptions(approx=True))
+    assert approx.deviation.lr.exact and approx.deviation.worst.curve == "weight_decay"

@@ -12,7 +12,7 @@ stepped by the running global batch after every update, as ``train_step`` does.
 from __future__ import annotations
 
 import argparse
-import math
+import re
 import shlex
 
 import numpy as np
@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lrplan.convert import convert
 from lrplan.errors import InexpressibleError, LrplanError
 from lrplan.evaluate import companion_values, lr
 from lrplan.frameworks import megatron
@@ -392,7 +393,7 @@ WRITE_CASES = {  # spec, --steps, extra flags the user adds (the writer leaves G
 def test_written_flags_run_in_megatron_like_the_spec(mcore, name):
     spec, steps, user = WRITE_CASES[name]
     schedule = parse_spec(spec, steps=steps, lr=3e-4)
-    text = megatron.FORMAT.write(schedule, WriteOptions(version="0.1.0", source_label=spec)).text
+    text = convert(schedule, "megatron", WriteOptions(version="0.1.0", source_label=spec)).text
     flags = shlex.join(_shell_argv(text)) + user
     from lrplan.batch import step_of_position
 
@@ -405,7 +406,7 @@ def test_written_flags_run_in_megatron_like_the_spec(mcore, name):
 
 
 def test_spec_example_from_the_brief_is_iteration_flags():
-    text = megatron.FORMAT.write(parse_spec("warmup=2000,cosine,min=0.1", steps="100k", lr=3e-4),
+    text = convert(parse_spec("warmup=2000,cosine,min=0.1", steps="100k", lr=3e-4), "megatron",
                           WriteOptions(version="0.1.0", source_label="warmup=2000,cosine,min=0.1")).text
     assert _shell_argv(text) == ["--train-iters", "100000", "--lr", "0.0003", "--min-lr", "3e-05",
                                  "--lr-decay-style", "cosine", "--lr-warmup-iters", "2000"]
@@ -415,7 +416,7 @@ def test_spec_example_from_the_brief_is_iteration_flags():
 INEXPRESSIBLE = {
     "warmup=100(shape=log),cosine": "a log warmup",
     "warmup=100,poly(power=2)": "a polynomial decay",
-    "warmup=100,cosine,after=periodic": "a periodic (repeating) curve",
+    "warmup=100,cosine=4900,after=periodic": "a periodic (repeating) curve",  # repeats inside the run
     "warmup=100,cosine,momentum=0.9": "a momentum schedule",
     "warmup=100,cosine,min=0.1,rampup=8:8:6000,gbs=32": "a schedule on optimizer steps with a changing batch size",
     "constant=1,invsqrt(timescale=1)": "an inverse-square-root decay without warmup on optimizer steps",
@@ -423,25 +424,42 @@ INEXPRESSIBLE = {
 }
 
 
+# Structural refusals (no Megatron flag has the part at all) are the whole message; a shape Megatron
+# approximates names the part first, then the nearest flags and how far they are (the gate measured it).
+STRUCTURAL = {"a momentum schedule", "a schedule on optimizer steps with a changing batch size"}
+
+
 @pytest.mark.parametrize("spec", sorted(INEXPRESSIBLE))
 def test_inexpressible_names_the_part(spec):
     with pytest.raises(InexpressibleError) as e:
-        megatron.FORMAT.write(parse_spec(spec, steps="10k", lr=3e-4), WriteOptions())
-    assert e.value.message == INEXPRESSIBLE[spec]
+        convert(parse_spec(spec, steps="10k", lr=3e-4), "megatron", WriteOptions())
+    if INEXPRESSIBLE[spec] in STRUCTURAL:
+        assert e.value.message == INEXPRESSIBLE[spec]
+    else:
+        head = (f"Megatron-LM cannot express this schedule exactly: {INEXPRESSIBLE[spec]}; "
+                "the nearest (--lr-decay-style ")
+        assert e.value.message.startswith(head) and re.search(r"differs by [0-9.e-]+ at step \d+ \(first at step", e.value.message)
+
+
+def test_a_repeat_after_the_run_is_not_part_of_it():
+    """after=periodic only matters past the last step: over the run the plain flags are exact."""
+    schedule = parse_spec("warmup=100,cosine,after=periodic", steps="10k", lr=3e-4)
+    other = megatron.FORMAT.read(convert(schedule, "megatron", WriteOptions()).text, None, ReadOptions()).schedule
+    assert_lr_close(lr(other, np.arange(10_000)), lr(schedule, np.arange(10_000)))
 
 
 def test_ratio_floor_without_peak_is_inexpressible_and_zero_floor_is_not():
     with pytest.raises(InexpressibleError) as e:
-        megatron.FORMAT.write(parse_spec("warmup=100,cosine,min=0.1", steps="10k"), WriteOptions())
-    assert e.value.message == "an LR floor given as a ratio with no peak LR" and "--lr" in e.value.hint
-    text = megatron.FORMAT.write(parse_spec("warmup=100,cosine", steps="10k"), WriteOptions()).text
+        convert(parse_spec("warmup=100,cosine,min=0.1", steps="10k"), "megatron", WriteOptions())
+    assert "an LR floor given as a ratio with no peak LR" in e.value.message and "--lr" in e.value.hint
+    text = convert(parse_spec("warmup=100,cosine", steps="10k"), "megatron", WriteOptions()).text
     assert "# the schedule has no peak LR: add --lr PEAK" in text and "--lr" not in _shell_argv(text)
 
 
 def test_approx_reports_the_real_largest_deviation():
     schedule = parse_spec("warmup=100,poly(power=2)", steps="10k", lr=3e-4)
-    w = megatron.FORMAT.write(schedule, WriteOptions(approx=True))
-    dev, at = w.deviation
+    w = convert(schedule, "megatron", WriteOptions(approx=True))
+    dev, at = w.deviation.lr.worst, w.deviation.lr.worst_step
     other = megatron.FORMAT.read(shlex.join(_shell_argv(w.text)), None, ReadOptions()).schedule
     k = np.arange(10_001)
     diff = np.abs(lr(schedule, k) - lr(other, k))
@@ -460,14 +478,14 @@ GOLDEN = {
 @pytest.mark.parametrize("case", sorted(GOLDEN))
 def test_golden(case, golden):
     spec, steps = GOLDEN[case]
-    text = megatron.FORMAT.write(parse_spec(spec, steps=steps, lr=3e-4), WriteOptions(version="0.1.0", source_label=spec)).text
+    text = convert(parse_spec(spec, steps=steps, lr=3e-4), "megatron", WriteOptions(version="0.1.0", source_label=spec)).text
     golden("megatron/" + case + ".sh", text)
 
 
 def test_golden_of_megatron_flags(golden):
     ld = megatron.FORMAT.read(CASES["wd-cosine-decoupled"], None, ReadOptions())
     golden("megatron/wd-cosine-decoupled.sh",
-           megatron.FORMAT.write(ld.schedule, WriteOptions(version="0.1.0", source_label="flags")).text)
+           convert(ld.schedule, "megatron", WriteOptions(version="0.1.0", source_label="flags")).text)
 
 
 # ---- hypothesis: Megatron-expressible IR -> flags -> IR, curves agree ------------------------------
@@ -506,7 +524,7 @@ def megatron_flags(draw):
 @given(megatron_flags())
 def test_round_trip_flags_ir_flags(flags):
     ld = megatron.FORMAT.read(flags, None, ReadOptions())
-    text = megatron.FORMAT.write(ld.schedule, WriteOptions()).text
+    text = convert(ld.schedule, "megatron", WriteOptions()).text
     back = megatron.FORMAT.read(shlex.join(_shell_argv(text)), None, ReadOptions()).schedule
     k = np.arange(int(ld.schedule.total) + 2)
     assert_lr_close(lr(back, k), lr(ld.schedule, k))
@@ -546,3 +564,13 @@ def test_cli_reads_a_flags_file(tmp_path):
     import json
 
     assert json.loads(r.stdout)["lr"] == pytest.approx(3e-4)
+
+
+def test_an_lr_group_megatron_lacks_is_named_under_approx():
+    """A second LR group has no Megatron flag: refused, and --approx names it missing instead of crashing."""
+    spec = "warmup=100,cosine,min=0.1,group.head=[warmup=100(to=6e-4),cosine(to=6e-5)]"
+    schedule = parse_spec(spec, steps="10k", lr=3e-4)
+    with pytest.raises(InexpressibleError, match="group"):
+        convert(schedule, "megatron", WriteOptions())
+    w = convert(schedule, "megatron", WriteOptions(approx=True))
+    assert w.deviation.lr.exact and any("group head" in n for n in w.notes)

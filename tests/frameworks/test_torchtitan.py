@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_lr_close, require, run_cli
+from lrplan.convert import convert
 from lrplan.errors import InexpressibleError, LrplanError
 from lrplan.evaluate import lr
 from lrplan.frameworks import get
@@ -143,7 +144,7 @@ def test_flag_parsing():
 
 
 def emit(schedule, **kw):
-    return FMT.write(schedule, WriteOptions(source_label="test", version="0.0-test", **kw))
+    return convert(schedule, "torchtitan", WriteOptions(source_label="test", version="0.0-test", **kw))
 
 
 @pytest.mark.parametrize("case", REAL_CASES[:6], ids=lambda c: "-".join(map(str, c)))
@@ -197,8 +198,8 @@ def test_approx_reports_deviation():
     assert cfg["lr_scheduler"] == {"warmup_steps": 2000, "decay_type": "cosine", "min_lr_factor": 0.1}
     nearest = from_job_config(cfg).schedule
     diff = np.abs(lr(schedule, np.arange(10_000)) - lr(nearest, np.arange(10_000)))
-    assert w.deviation == (diff.max(), int(diff.argmax()))
-    assert w.deviation[0] == pytest.approx(PEAK / 2000)  # the (k+1)/W warmup vs k/W
+    assert (w.deviation.lr.worst, w.deviation.lr.worst_step) == (diff.max(), int(diff.argmax()))
+    assert w.deviation.lr.worst == pytest.approx(PEAK / 2000)  # the (k+1)/W warmup vs k/W
 
 
 @pytest.mark.parametrize("case", [REAL_CASES[1], REAL_CASES[3]], ids=["wsd_linear", "cosine"])

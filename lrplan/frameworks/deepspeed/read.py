@@ -20,7 +20,7 @@ from pathlib import Path
 from ...errors import LrplanError, did_you_mean
 from ...ir import Axis, Curve, Level, Schedule, Segment
 from . import curves
-from ..base import Format, Loaded, ReadOptions
+from ..base import Loaded, ReadOptions
 
 # ---- tables --------------------------------------------------------------------------------------
 
@@ -275,15 +275,9 @@ def _number(value, where: str, *, positive: bool = False) -> float:
 
 
 def _steps_value(text, where: str, *, integer: bool = False):
-    from ...quantity import parse_quantity
+    from ...quantity import parse_count
 
-    try:
-        q = parse_quantity(str(text))
-        n = float(q.value)
-    except Exception:
-        raise LrplanError(f"expected a step count, got {text!r}", where=where) from None
-    if q.unit or not n > 0 or (integer and n != int(n)):
-        raise LrplanError(f"expected a positive step count, got {text!r}", where=where)
+    n = parse_count(text, where, integer=integer)
     return int(n) if n == int(n) else n
 
 
@@ -389,13 +383,3 @@ def _build_range(ctx: _Ctx, v: dict):
 
 BUILDERS = {"WarmupLR": _build_warmup, "WarmupDecayLR": _build_decay, "WarmupCosineLR": _build_cosine,
             "OneCycle": _build_one_cycle, "LRRangeTest": _build_range}
-
-
-def _write(schedule, opts):
-    from .write import write
-
-    return write(schedule, opts)
-
-
-FORMAT = Format("deepspeed", "DeepSpeed JSON config (scheduler + optimizer sections)", detect=detect, read=read,
-                write=_write, suffix=".json", steps_only=True)

@@ -1,12 +1,13 @@
 """Writer for ``convert --to deepspeed``: a DeepSpeed JSON config, or (``--variant python``) a client scheduler.
 
-How the JSON writer decides what is exact: it reads the IR's segments as a DeepSpeed class would lay
-them out (a 1-step constructor segment, a log/linear warmup, then a constant tail, a linear decay or
-a cosine), builds that class's config, reads the config back with lrplan's DeepSpeed reader and
-compares both curves at every step of the run (relative 1e-12). A schedule that DeepSpeed's engine
-cannot reproduce (most often because of its one-step lag: the first update uses the constructor
-value, update k uses f(k-1)) is refused with exit 3, naming the nearest config; ``--approx`` emits
-that nearest config with its largest deviation.
+How the JSON writer proposes: it reads the IR's segments as a DeepSpeed class would lay them out (a
+1-step constructor segment, a log/linear warmup, then a constant tail, a linear decay or a cosine)
+and builds that class's config; the gate (lrplan.convert) reads each config back with lrplan's
+DeepSpeed reader and compares both curves at every step of the run. A schedule that DeepSpeed's
+engine cannot reproduce (most often because of its one-step lag: the first update uses the
+constructor value, update k uses f(k-1)) gets the exact client scheduler (``--variant python``)
+instead, with a note naming the nearest JSON and its deviation; ``--variant json --approx`` emits
+that nearest config.
 
 Provenance: DeepSpeed's config loader (``deepspeed/runtime/config.py``, 0.19.8) ignores top-level keys
 it does not know, so the lrplan version and source go in a top-level ``"_comment"``. Inside
@@ -16,53 +17,43 @@ it does not know, so the lrplan version and source go in a top-level ``"_comment
 from __future__ import annotations
 
 import json
-import math
 
 from ...errors import InexpressibleError, LrplanError
 from ...ir import Schedule, Segment
-from ..base import ReadOptions, WriteOptions, Written
+from ..base import Candidate, WriteOptions
 
-REL, ABS = 1e-12, 1e-18
-MAX_COMPARE_STEPS = 5_000_000
 VARIANTS = (None, "json", "python")
+JSON_NOTE = ("DeepSpeed config: merge \"optimizer.params.lr\" and \"scheduler\" into your ds_config.json"
+             " (optimizer.type AdamW is a placeholder: DeepSpeed ignores optimizer.params without a type; keep"
+             " yours); the top-level \"_comment\" is ignored by DeepSpeed's config loader")
 
 
-def write(schedule: Schedule, opts: WriteOptions) -> Written:
+def write(schedule: Schedule, opts: WriteOptions):
     if opts.variant not in VARIANTS:
         raise LrplanError(f"unknown --variant {opts.variant!r} for deepspeed", hint="use json or python")
     if opts.variant == "python":
-        return _python(schedule, opts)
-    _check_companions(schedule)
-    config, why, dev = _best(schedule)
-    exact = dev is None
-    if not exact and not opts.approx:
-        size, step = dev
-        raise InexpressibleError(
-            f"DeepSpeed cannot express this schedule exactly: {why}; the nearest config"
-            f" ({_brief(config)}) differs by {size:.3g} at step {step}",
-            hint="pass --approx to emit that config with its deviation, or --variant python for an exact"
-                 " client scheduler passed to deepspeed.initialize(lr_scheduler=...)")
-    text = _dump(config, opts)
+        yield _python(schedule, opts)
+        return
+    try:
+        _check_companions(schedule)
+        found = nearest(schedule)
+    except InexpressibleError as e:
+        if opts.variant == "json":
+            raise
+        c = _python(schedule, opts)  # exact on any axis: the reason JSON cannot be goes into a note
+        yield Candidate(c.text, c.variant, c.notes + (f"DeepSpeed's JSON scheduler cannot express this schedule:"
+                                                      f" {e.message}; this is the exact client scheduler",),
+                        code=c.code, name="the client scheduler")
+        return
     notes = [] if schedule.peak_lr is not None else [
         "the schedule has no peak LR: the config uses 1.0 (a multiplier); pass --lr PEAK for real values"]
-    notes += ["DeepSpeed config: merge \"optimizer.params.lr\" and \"scheduler\" into your ds_config.json"
-              " (optimizer.type AdamW is a placeholder: DeepSpeed ignores optimizer.params without a type; keep"
-              " yours); the top-level \"_comment\" is ignored by DeepSpeed's config loader"]
-    return Written(text, tuple(notes), None if exact else dev)
-
-
-def _best(schedule: Schedule) -> tuple[dict, str, tuple[float, int] | None]:
-    """The first exact candidate config, else the one with the smallest deviation."""
-    found = nearest(schedule)
-    options = found if isinstance(found, list) else [found]
-    scored = []
-    for config, why in options:
-        dev = deviation(schedule, config)
-        if dev is None:
-            return config, why, None
-        scored.append((dev[0], config, why, dev))
-    _, config, why, dev = min(scored, key=lambda t: t[0])
-    return config, why, dev
+    for config, why in (found if isinstance(found, list) else [found]):
+        yield Candidate(_dump(config, opts), "json", tuple(notes + [JSON_NOTE]), why=why, name=_brief(config),
+                        hint="pass --approx to emit that config with its deviation, or --variant python for an exact"
+                             " client scheduler passed to deepspeed.initialize(lr_scheduler=...)")
+    if opts.variant is None:
+        c = _python(schedule, opts)
+        yield Candidate(c.text, c.variant, c.notes, code=c.code, fallback=True, name="the client scheduler")
 
 
 def _check_companions(schedule: Schedule) -> None:
@@ -121,25 +112,25 @@ def _warmup_family(schedule: Schedule, body: list[Segment], lag: bool, why: str)
     if decay is not None and rest[0] is not decay:
         why = "a constant phase between warmup and decay (WSD) has no DeepSpeed class"
     if decay is None:
-        return _config("WarmupLR", hi, absolute, total), why
+        return _config("WarmupLR", hi, absolute), why
     if decay.kind == "constant":
         # total_num_steps <= W' (+1 for cosine): the first post-warmup step is already at the floor.
         if warm is None:
-            return _config("WarmupDecayLR", hi, dict(absolute, total_num_steps=w), total), why
+            return _config("WarmupDecayLR", hi, dict(absolute, total_num_steps=w)), why
         return [(_config("WarmupCosineLR", hi, dict(common, total_num_steps=w, warmup_min_ratio=_ratio(
-            warm.a, hi, peak), cos_min_ratio=_ratio(decay.a, hi, peak)), total), why),
-                (_config("WarmupDecayLR", hi, dict(absolute, total_num_steps=w), total), why)]
+            warm.a, hi, peak), cos_min_ratio=_ratio(decay.a, hi, peak))), why),
+                (_config("WarmupDecayLR", hi, dict(absolute, total_num_steps=w)), why)]
     if decay.kind == "cosine":
         t = decay.tau0 + decay.span_value if lag else (decay.end or total or decay.start + decay.span_value)
         base = _level(decay.a, peak) or peak
         return _config("WarmupCosineLR", base, dict(common, total_num_steps=_int(t), warmup_min_ratio=_ratio(
-            (warm or body[0]).a, base, peak), cos_min_ratio=_ratio(decay.b, base, peak)), total), why
+            (warm or body[0]).a, base, peak), cos_min_ratio=_ratio(decay.b, base, peak))), why
     if decay.kind != "linear":
         why = f"a {decay.kind} decay has no DeepSpeed class (WarmupDecayLR is linear, WarmupCosineLR cosine)"
     elif _level(decay.b, peak) != lo:
         why = f"WarmupDecayLR decays back to warmup_min_lr ({lo:g}), this schedule to {_level(decay.b, peak):g}"
     end = decay.end if decay.end is not None else decay.start + decay.span_value
-    return _config("WarmupDecayLR", hi, dict(absolute, total_num_steps=_int(end - (1 if lag else 0))), total), why
+    return _config("WarmupDecayLR", hi, dict(absolute, total_num_steps=_int(end - (1 if lag else 0)))), why
 
 
 def _ratio(level, base: float, peak: float) -> float:
@@ -157,7 +148,7 @@ def _int(x: float):
     return int(x) if float(x) == int(x) else x
 
 
-def _config(kind: str, base_lr: float, params: dict, total) -> dict:
+def _config(kind: str, base_lr: float, params: dict) -> dict:
     from .read import PARAMS
 
     order = list(PARAMS[kind])  # the constructor's own argument order (lr_schedules.py)
@@ -166,8 +157,6 @@ def _config(kind: str, base_lr: float, params: dict, total) -> dict:
     # DeepSpeed reads optimizer.params only when optimizer.type is set (config.py get_optimizer_params).
     cfg = {"optimizer": {"type": "AdamW", "params": {"lr": float(base_lr)}},
            "scheduler": {"type": kind, "params": params}}
-    if total is not None:
-        cfg["_total"] = total  # the run length, for comparing; not written
     return cfg
 
 
@@ -181,7 +170,7 @@ def _one_cycle(schedule: Schedule, body: list[Segment]) -> dict:
     if dec is not None and dec.kind == "inverse-time" and dec.param("rate") > 0:
         params.update(decay_lr_rate=dec.param("rate"), decay_step_size=_int(dec.param("every")))
     params.update(_momentum_params(schedule, params.get("decay_step_size")))
-    return _config("OneCycle", max(params["cycle_max_lr"], params["cycle_min_lr"]), params, schedule.total)
+    return _config("OneCycle", max(params["cycle_max_lr"], params["cycle_min_lr"]), params)
 
 
 def _one_cycle_stairs(schedule: Schedule, body: list[Segment]) -> list[tuple[dict, str]]:
@@ -206,8 +195,7 @@ def _one_cycle_stairs(schedule: Schedule, body: list[Segment]) -> list[tuple[dic
     lo = params["cycle_min_lr"]
     first = {top, 0, _stair_count(levels[:top + 1], lo, levels[top])}
     second = {len(stairs) - 1 - top, 0, _stair_count(levels[top:], lo, levels[top])}
-    return [(_config("OneCycle", base, dict(params, cycle_first_stair_count=m1, cycle_second_stair_count=m2),
-                     schedule.total), why)
+    return [(_config("OneCycle", base, dict(params, cycle_first_stair_count=m1, cycle_second_stair_count=m2)), why)
             for m1 in sorted(first, reverse=True) for m2 in sorted(second, reverse=True) if m1 or m2]
 
 
@@ -245,7 +233,7 @@ def _range_test(seg: Segment, peak: float) -> dict:
     lo, hi = _level(seg.a, peak), _level(seg.b, peak)
     params = {"lr_range_test_min_lr": lo, "lr_range_test_step_size": _int(seg.span_value),
               "lr_range_test_step_rate": hi / lo - 1.0, "lr_range_test_staircase": False}
-    return _config("LRRangeTest", lo, params, None)
+    return _config("LRRangeTest", lo, params)
 
 
 def _range_stairs(schedule: Schedule) -> dict:
@@ -253,56 +241,7 @@ def _range_stairs(schedule: Schedule) -> dict:
     lo, nxt = _level(first.a, schedule.peak), _level(second.a, schedule.peak)
     params = {"lr_range_test_min_lr": lo, "lr_range_test_step_size": _int(first.end - first.start),
               "lr_range_test_step_rate": nxt / lo - 1.0 if lo > 0 else 0.0, "lr_range_test_staircase": True}
-    return _config("LRRangeTest", lo, params, schedule.total)
-
-
-# ---- checking ------------------------------------------------------------------------------------
-
-
-def read_back(config: dict):
-    from .read import from_config
-
-    total = config.get("_total")
-    clean = {k: v for k, v in config.items() if k != "_total"}
-    steps = None if total is None else repr(float(total))
-    return from_config(clean, ReadOptions(steps=steps)).schedule
-
-
-def deviation(schedule: Schedule, config: dict) -> tuple[float, int] | None:
-    """None when the config reproduces ``schedule`` at every step; else (largest |diff|, its step)."""
-    import numpy as np
-
-    from ...evaluate import companion_values, lr
-
-    try:
-        theirs = read_back(config)
-    except LrplanError as e:
-        raise InexpressibleError(f"the nearest DeepSpeed config is not valid: {e.message}") from None
-    ks = np.arange(_horizon(schedule, theirs), dtype=float)
-    a, b = lr(schedule, ks), lr(theirs, ks)
-    err = np.abs(a - b)
-    if schedule.momentum is not None or theirs.momentum is not None:
-        if schedule.momentum is None or theirs.momentum is None:
-            return 1.0, 0
-        err = np.maximum(err, np.abs(companion_values(schedule, "momentum", ks) -
-                                     companion_values(theirs, "momentum", ks)))
-    bad = err > np.maximum(REL * np.abs(a), ABS)
-    if not bad.any():
-        return None
-    i = int(np.argmax(err))
-    return float(err[i]), i
-
-
-def _horizon(*schedules: Schedule) -> int:
-    """Steps to compare: past every boundary and the run's end, so held tails are covered too."""
-    last = 0.0
-    for s in schedules:
-        for c in (s.lr, s.momentum):
-            if c is not None:
-                last = max(last, *(b for b in c.boundaries()))
-                last = max(last, *(x.tau0 + x.span_value for x in c.segments))
-        last = max(last, s.total or 0.0)
-    return int(min(MAX_COMPARE_STEPS, math.ceil(last * 1.1) + 16))
+    return _config("LRRangeTest", lo, params)
 
 
 # ---- output --------------------------------------------------------------------------------------
@@ -310,7 +249,7 @@ def _horizon(*schedules: Schedule) -> int:
 
 def _dump(config: dict, opts: WriteOptions) -> str:
     out = {"_comment": _provenance(opts)}
-    out.update((k, v) for k, v in config.items() if k != "_total")
+    out.update(config)
     return json.dumps(out, indent=2, allow_nan=False) + "\n"
 
 
@@ -346,12 +285,13 @@ USAGE = [
 ]
 
 
-def _python(schedule: Schedule, opts: WriteOptions) -> Written:
+def _python(schedule: Schedule, opts: WriteOptions) -> Candidate:
     # The closed form is shared with the torch writer (same operation order as lrplan.shapes).
-    from ..torch.write import check_companions, closed_form_module, comment
+    from ..pycode import check_companions, closed_form_module, comment
 
     notes = check_companions(schedule, "DeepSpeed client scheduler", opts.approx)
+    module = closed_form_module(schedule)
     lines = [comment("Generated by lrplan", opts.version, "for DeepSpeed from:", opts.source_label or "-"),
-             *(comment(u) for u in USAGE), *closed_form_module(schedule), *FACTORY_LINES,
+             *(comment(u) for u in USAGE), *module, *FACTORY_LINES,
              *(SET_PEAK_LINES if schedule.peak_lr is not None else NO_PEAK_LINES), *RETURN_LINES]
-    return Written("\n".join(lines) + "\n", tuple(notes))
+    return Candidate("\n".join(lines) + "\n", "python", tuple(notes), code="\n".join(module))

@@ -22,23 +22,39 @@ from ...errors import LrplanError
 from ..base import Loaded, ReadOptions
 
 
-def _load(ds, path: Path | None) -> dict:
+def load_config(ds, recipe: Path | None) -> dict:
+    """The DeepSpeed config a recipe's ``deepspeed:`` names: inline, a JSON string, or a file path.
+
+    A relative path is relative to the recipe file when there is one (as the Trainer resolves it from
+    the working directory the recipe is launched in, users keep the two side by side), else to the
+    working directory. The file must be a small regular file holding a JSON object.
+    """
+    from ...fileio import read_text
+
     if isinstance(ds, dict):
         return copy.deepcopy(ds)
     if not isinstance(ds, str):
         raise LrplanError(f"deepspeed must be a mapping or a path to a JSON file, got {type(ds).__name__}",
                           where="deepspeed")
-    file = Path(ds).expanduser()
-    if not file.is_absolute() and path is not None:
-        file = Path(path).parent / file  # relative to the recipe that names it
+    if ds.strip().startswith("{"):
+        text, shown = ds, "inline JSON"
+    else:
+        file = Path(ds).expanduser()
+        if not file.is_absolute() and recipe is not None:
+            file = Path(recipe).parent / file  # relative to the recipe that names it
+        if not file.exists():
+            raise LrplanError(f"the DeepSpeed config {ds} does not exist", where="deepspeed",
+                              hint="give the path relative to the recipe file, or inline the config")
+        text, shown = read_text(file, what="DeepSpeed config"), ds
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise LrplanError(f"cannot read the DeepSpeed config {ds}: {e.strerror}", where="deepspeed",
-                          hint="give the path relative to the recipe file, or inline the config") from None
+        config = json.loads(text)
     except json.JSONDecodeError as e:
-        raise LrplanError(f"the DeepSpeed config {ds} is not valid JSON: {e.msg} (line {e.lineno})",
+        raise LrplanError(f"the DeepSpeed config {shown} is not valid JSON: {e.msg} (line {e.lineno})",
                           where="deepspeed") from None
+    if not isinstance(config, dict):
+        raise LrplanError(f"the DeepSpeed config {shown} is a JSON {type(config).__name__}, not an object",
+                          where="deepspeed")
+    return config
 
 
 def _fill(node: dict, key: str, value, where: str, *, check: bool = True) -> None:
@@ -53,9 +69,9 @@ def _fill(node: dict, key: str, value, where: str, *, check: bool = True) -> Non
 
 def deepspeed_schedule(ds, vals: dict, T: int | None, opts: ReadOptions, path, notes: list[str]) -> Loaded | None:
     """The DeepSpeed scheduler's schedule with HF's auto values filled, or None when it has no scheduler."""
-    from .read import warmup_steps
+    from .trainer import warmup_steps
 
-    config = _load(ds, path)
+    config = load_config(ds, path)
     sched = config.get("scheduler")
     if not sched:
         notes.append("the DeepSpeed config has no scheduler: HF's lr_scheduler_type is used")

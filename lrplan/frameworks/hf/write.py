@@ -1,10 +1,11 @@
 """``convert --to hf``: TrainingArguments fields (YAML, or JSON) when an HF scheduler type is exact, else Python.
 
-How a match is found: the IR's segments suggest candidate (lr_scheduler_type, kwargs, W) triples; each is
-rebuilt with :func:`lrplan.frameworks.hf_schedule.build` (the same tables the reader uses) and evaluated
-against the IR at every step of the run [0, T). A candidate is exact when it agrees to the exactness
-contract (relative 1e-12, absolute 1e-18) everywhere; the simplest exact type wins. HF's curve past
-``max_steps`` is never used by the Trainer, so it is not compared.
+How a match is found: the IR's segments suggest candidate (lr_scheduler_type, kwargs, W) triples, each
+emitted as TrainingArguments fields; the gate (lrplan.convert) reads each back with the HF reader
+(the same tables, lrplan/frameworks/hf/schedules.py) and keeps the first that agrees with the IR at
+every step of the run [0, T). When none does, the Python variant (a closed-form LambdaLR for
+``Trainer(optimizers=...)``) follows as the fallback, its header saying how far the nearest type is.
+HF's curve past ``max_steps`` is never used by the Trainer, so it is not compared.
 
 JSON cannot carry a comment and ``HfArgumentParser.parse_json_file`` rejects unknown keys
 (``allow_extra_keys=False``, transformers 5.23.0 ``hf_argparser.py``), so the JSON variant has no
@@ -16,15 +17,11 @@ from __future__ import annotations
 import json
 
 from ...errors import InexpressibleError, LrplanError
-from ...evaluate import lr
 from ...ir import Schedule
-from ..base import Written
+from ..base import Candidate
 from .schedules import build
 
 VARIANTS = ("yaml", "json", "python")
-ORDER = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_min_lr", "polynomial",
-         "cosine_with_restarts", "inverse_sqrt", "cosine_warmup_with_min_lr", "warmup_stable_decay")
-REL, ABS = 1e-12, 1e-18
 
 
 def _floor_kwargs(seg, peak) -> dict:
@@ -101,38 +98,21 @@ def _clean(kw: dict) -> dict:
     return {k: v for k, v in kw.items() if defaults.get(k, object()) != v}
 
 
-def _deviation(ours, theirs) -> tuple[float, int, bool]:
-    import numpy as np
-
-    err = np.abs(ours - theirs)
-    i = int(np.argmax(err))
-    exact = bool((err <= np.maximum(REL * np.abs(ours), ABS)).all())
-    return float(err[i]), i, exact
-
-
-def best_match(schedule: Schedule, T: int):
-    """(type, kwargs, W, max |diff|, at step, exact) of the closest HF scheduler type, or None."""
-    import numpy as np
-
-    steps = np.arange(T, dtype=float)
-    ours = lr(schedule, steps)
-    found = []
+def typed_candidates(schedule: Schedule, T: int):
+    """(type, kwargs, W) guesses that HF's own builder accepts, in the order they are tried."""
+    seen = []
     for kind, kw, W in _candidates(schedule, T):
         kw = _clean(kw)
         if kind == "cosine_with_restarts" and kw.get("num_cycles") == 1:
             kw.pop("num_cycles")
-        try:
-            cand = build(kind, kw, W, T, schedule.peak)
-        except LrplanError:
+        if (kind, kw, W) in seen:
             continue
-        dev, at, exact = _deviation(ours, lr(cand, steps))
-        if exact:
-            return kind, kw, W, dev, at, True
-        found.append((dev, ORDER.index(kind), kind, kw, W, at))
-    if not found:
-        return None
-    dev, _, kind, kw, W, at = min(found, key=lambda f: (f[0], f[1]))
-    return kind, kw, W, dev, at, False
+        seen.append((kind, kw, W))
+        try:
+            build(kind, kw, W, T, schedule.peak)
+        except LrplanError:
+            continue  # a combination HF itself would reject
+        yield kind, kw, W
 
 
 def _fields(schedule: Schedule, kind: str, kw: dict, W: int, T: int) -> dict:
@@ -173,39 +153,63 @@ def _check_schedule(schedule: Schedule) -> int:
     return int(T)
 
 
-def write(schedule: Schedule, opts) -> Written:
+def write(schedule: Schedule, opts):
+    from .python import python_candidate
+
     variant = opts.variant or None
     if variant not in (None, *VARIANTS):
         raise LrplanError(f"unknown --variant {variant!r} for hf", hint="use yaml, json or python")
     if variant == "python":
-        from .python import python_code
-
-        return python_code(schedule, opts, "--variant python was asked for")
+        yield python_candidate(schedule, opts, fallback=False)
+        return
     companions = [n for n, c in (("weight-decay curve", schedule.weight_decay),
                                  ("momentum curve", schedule.momentum)) if c is not None]
     companions += ["LR group " + repr(n) for n, _ in schedule.groups]
     if companions and not opts.approx:
         raise InexpressibleError("TrainingArguments cannot schedule the " + ", ".join(companions),
                                  hint="drop them from the schedule, or pass --approx")
-    T = _check_schedule(schedule)
-    match = best_match(schedule, T)
-    if match is not None and (match[5] or opts.approx):
-        kind, kw, W, dev, at, exact = match
+    try:
+        T = _check_schedule(schedule)
+    except InexpressibleError as e:
+        if variant is not None:
+            raise
+        # No TrainingArguments fields can say it; the exact Python variant can (its header says why).
+        c = python_candidate(schedule, opts, fallback=True)
+        yield Candidate(c.text(e.message), c.variant, c.notes, code=c.code, name="the Python variant")
+        return
+    dropped = tuple(f"--approx: {c} not emitted" for c in companions)
+    for kind, kw, W in typed_candidates(schedule, T):
         text, notes = _serialise(_fields(schedule, kind, kw, W, T), variant or "yaml", opts)
-        notes += tuple(f"--approx: {c} not emitted" for c in companions)
-        return Written(text, notes, None if exact and not opts.approx else (dev, at))
-    why = _why(match)
+        yield Candidate(text, variant or "yaml", notes + dropped, name=repr(kind),
+                        why="no lr_scheduler_type reproduces it",
+                        hint="pass --variant python for a LambdaLR given to Trainer(optimizers=...), or --approx "
+                             "for the nearest type")
     if variant is None:
-        from .python import python_code
-
-        return python_code(schedule, opts, why)
-    raise InexpressibleError(f"no HF lr_scheduler_type expresses this schedule exactly ({why})",
-                             hint="pass --variant python for a LambdaLR given to Trainer(optimizers=...), "
-                                  "or --approx for the nearest type")
+        yield python_candidate(schedule, opts, fallback=True)
 
 
-def _why(match) -> str:
-    if match is None:
-        return "no scheduler type has this shape"
-    kind, _, _, dev, at, _ = match
-    return f"the nearest, {kind!r}, is off by {dev:.3g} at step {at}"
+# Resuming an HF run at update r: the checkpoint's optimizer.pt holds the Trainer's two param groups
+# (transformers 5.23 Trainer.create_optimizer: with / without weight decay), which
+# build_optimizer_and_scheduler(model) does not make (load_state_dict raises "different number of parameter
+# groups"); with the Trainer's own optimizer, scheduler.pt restores last_epoch = r and base_lrs.
+RESUME_MARKER = "def build_optimizer_and_scheduler("
+RESUME_LINES = [
+    "# Resuming with trainer.train(resume_from_checkpoint=...) at update {r}: the checkpoint's optimizer.pt",
+    "# holds the Trainer's own parameter groups, which build_optimizer_and_scheduler does not make. Instead:",
+    "# trainer = Trainer(model=model, args=TrainingArguments(max_steps=MAX_STEPS, ...), train_dataset=...)",
+    "# use_in_trainer(trainer)  # no optimizers=(...)",
+    "# trainer.train(resume_from_checkpoint=CHECKPOINT)",
+    "# scheduler.pt then restores last_epoch ({r}) and base_lrs (keep learning_rate = PEAK_LR).",
+    "",
+    "",
+    "def use_in_trainer(trainer):",
+    '    """Give `trainer` this schedule on the optimizer the Trainer builds itself."""',
+    "    trainer.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.create_optimizer(), lr_lambda)",
+    "    return trainer.lr_scheduler"]
+
+
+def resume_code(text: str, framework: str, r: int) -> str:
+    """Lines appended to the emitted Python variant so that an HF run resumes at update ``r``."""
+    if RESUME_MARKER not in text or framework != "hf":
+        return ""
+    return "\n" + "\n".join(line.format(r=int(r)) for line in RESUME_LINES) + "\n"

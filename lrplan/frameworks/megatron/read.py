@@ -15,7 +15,7 @@ import re
 
 from ...errors import LrplanError
 from ...ir import Schedule
-from ..base import Format, Loaded, ReadOptions
+from ..base import Loaded, ReadOptions
 from .args import (Resolved, check_levels, check_modes, check_plan, check_wd, make_plan, resolve_batch,
                             with_defaults)
 from .build import Plan, group_levels, lr_curve, main_levels, make_axis, wd_curve
@@ -38,11 +38,9 @@ def _fill_from_opts(args: dict, opts: ReadOptions, notes: list[str]) -> dict:
         args["lr"] = opts.lr
         notes.append(f"peak LR {opts.lr:g} from --lr (the flags have none)")
     if args.get("train_iters") is None and args.get("train_samples") is None and opts.steps is not None:
-        from ...quantity import parse_quantity
+        from ...quantity import parse_count
 
-        n = float(parse_quantity(opts.steps).value)
-        if n != int(n) or n <= 0:
-            raise LrplanError(f"--steps must be a positive whole number of iterations, got {opts.steps}")
+        n = parse_count(opts.steps, integer=True)
         args["train_iters"] = int(n)
         notes.append(f"--train-iters {int(n)} from --steps (the flags have neither --train-iters nor --train-samples)")
     return args
@@ -132,13 +130,3 @@ def detect(text: str, path) -> int:
     if n == 0:
         return 0
     return 7 if n >= 2 else 5
-
-
-def write(schedule, opts):
-    from .write import write as _write
-
-    return _write(schedule, opts)
-
-
-FORMAT = Format("megatron", "Megatron-LM command-line flags (--lr, --lr-decay-style, --train-iters ...)",
-                detect=detect, read=read, write=write, suffix=".sh")

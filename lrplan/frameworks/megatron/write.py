@@ -1,10 +1,10 @@
 """Schedule IR -> Megatron-LM flags (``convert --to megatron``).
 
-Recognise, then verify: the IR is matched against the shapes Megatron's ``OptimizerParamScheduler``
-can produce (linear warmup from --lr-warmup-init to --lr, then constant / linear / cosine /
-inverse-square-root / WSD to --min-lr), the candidate flags are read back with this module's own
-reader and both curves are evaluated at every step of the run. Any difference beyond 1e-12 is an
-InexpressibleError naming the part; ``--approx`` emits the closest candidate and its deviation.
+Recognise, then let the gate verify: the IR is matched against the shapes Megatron's
+``OptimizerParamScheduler`` can produce (linear warmup from --lr-warmup-init to --lr, then constant /
+linear / cosine / inverse-square-root / WSD to --min-lr) and the flags are proposed as candidates;
+lrplan.convert reads each back with the Megatron reader and compares both curves at every step of the
+run. When no candidate is exact, the nearest flags (one per decay style) follow as ``--approx`` forms.
 
 Mode: iteration flags for a schedule on optimizer steps (the LR per iteration does not depend on the
 global batch size then, so --global-batch-size is left to the user) and for a samples axis with one
@@ -18,9 +18,8 @@ import shlex
 from dataclasses import dataclass
 
 from ...errors import InexpressibleError, LrplanError
-from ...evaluate import companion_values, lr
 from ...ir import ConstantBatch, RampupBatch, Schedule
-from ..base import ReadOptions, Written
+from ..base import Candidate, ReadOptions
 from .tables import FLAG_OF_DEST, SHAPE_WSD
 
 ORDER = ("train_iters", "train_samples", "global_batch_size", "rampup_batch_size", "step_batch_size_schedule",
@@ -28,7 +27,6 @@ ORDER = ("train_iters", "train_samples", "global_batch_size", "rampup_batch_size
          "lr_wsd_decay_style", "lr_wsd_decay_iters", "lr_wsd_decay_samples", "lr_warmup_iters",
          "lr_warmup_samples", "lr_warmup_fraction", "lr_warmup_init", "decoupled_lr", "decoupled_min_lr",
          "weight_decay", "start_weight_decay", "end_weight_decay", "weight_decay_incr_style")
-REL, ABS = 1e-12, 1e-15  # ABS is relative to the peak LR (last-bit noise of values near 0)
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,8 @@ def recognise(curve, peak: float, scale: float) -> dict:
             raise InexpressibleError("a warmup that does not end at the peak LR")
         p.update(W=first.span_value / scale, init=_level(first.a, peak))
         segs = segs[1:]
-    elif first.kind == "constant" and first.end <= scale and len(segs) > 1 and segs[1].kind == "invsqrt":
+    elif (first.kind == "constant" and first.end is not None and first.end <= scale and len(segs) > 1
+          and segs[1].kind == "invsqrt"):
         segs = segs[1:]  # Megatron's W = 0 inverse-square-root keeps n = 0 at the peak
     _body(p, segs, peak, scale)
     return p
@@ -236,43 +235,13 @@ def candidate(s: Schedule, t: Target) -> dict:
     return args
 
 
-def deviation(s: Schedule, args: dict, t: Target) -> tuple[float, int, bool]:
-    """Largest |difference| between ``s`` and the flags ``args`` over the run, its step, and whether it
-    exceeds the exactness tolerance anywhere."""
-    import numpy as np
-
-    from .read import from_args
-
-    probe = dict(args)
-    if "lr" not in probe:
-        probe["lr"] = s.peak
-    if t.iteration_mode and s.axis.unit == "steps":
-        probe.setdefault("global_batch_size", 1)
-    other = from_args(probe, ReadOptions()).schedule
-    steps = np.arange(t.steps + 1, dtype=float)
-    pairs = [(lr(s, steps), lr(other, steps))]
-    if s.weight_decay is not None:
-        pairs.append((companion_values(s, "weight_decay", steps), companion_values(other, "weight_decay", steps)))
-    for name, _ in s.groups:
-        if dict(other.groups).get(name) is None:
-            return math.inf, 0
-        pairs.append((companion_values(s, name, steps), companion_values(other, name, steps)))
-    worst, at, bad = 0.0, 0, False
-    for ours, theirs in pairs:
-        err = np.abs(ours - theirs)
-        i = int(np.argmax(err))
-        bad |= bool((err > np.maximum(REL * np.abs(theirs), ABS * s.peak)).any())
-        if err[i] > worst:
-            worst, at = float(err[i]), i
-    return worst, at, bad
-
-
 # ---- approximation ------------------------------------------------------------------------------
 
 
-def nearest(s: Schedule, t: Target) -> tuple[dict, float, int]:
-    """The Megatron schedule closest to ``s`` (max |difference|) among one per decay style."""
+def nearest(s: Schedule, t: Target) -> list[dict]:
+    """Megatron flags close to ``s``: one candidate per decay style (the gate ranks them)."""
     from ...evaluate import curve_value
+    from .read import from_args
 
     segs, peak = s.lr.segments, s.peak
     first = segs[0]
@@ -287,18 +256,15 @@ def nearest(s: Schedule, t: Target) -> tuple[dict, float, int]:
     options = [dict(style=st) for st in ("constant", "linear", "cosine")]
     options += [dict(style="WSD", wsd_style=w, S=float(math.floor(base["D"] - max(last_start, W))))
                 for w in ("linear", "cosine", "exponential", "minus_sqrt")]
-    best = None
+    out = []
     for opt in options:
         try:
             args = _unit_args(base | opt, t) | _batch_args(s, t)
-            dev, at, _ = deviation(s.with_(weight_decay=None, groups=()), args, t)
+            from_args(dict(args, lr=args.get("lr", peak)), ReadOptions())  # Megatron itself would accept it
         except LrplanError:  # a candidate Megatron itself would reject: skip it
             continue
-        if best is None or dev < best[1]:
-            best = (args, dev, at)
-    if best is None:
-        raise InexpressibleError("no Megatron schedule approximates this curve")
-    return best
+        out.append(args)
+    return out
 
 
 # ---- output -------------------------------------------------------------------------------------
@@ -332,37 +298,8 @@ def render(args: dict, comments: list[str]) -> str:
     return "\n".join(lines) + "\n" + " \\\n".join(flags) + "\n"
 
 
-def _exact(s: Schedule, t: Target) -> dict:
-    args = candidate(s, t)
-    worst, at, bad = deviation(s, args, t)
-    if bad:
-        raise InexpressibleError(f"the curve differs from Megatron's closest schedule by {worst:.3g} at step {at}")
-    return args
-
-
-def _solve(s: Schedule, opts, notes: list[str]):
-    """(target, args, deviation or None): the first mode that is exact, else --approx's nearest."""
-    tried = targets(s)
-    error = None
-    for t in tried:
-        try:
-            return t, _exact(s, t), None
-        except InexpressibleError as e:
-            error = error or e
-    if not opts.approx:
-        raise error
-    t = tried[-1]
-    args, worst, at = nearest(s, t)
-    carried = " (weight decay and LR groups are not carried over)" if (s.weight_decay or s.groups) else ""
-    notes.append("--approx: the nearest Megatron schedule" + carried)
-    return t, args, (worst, at)
-
-
-def write(s: Schedule, opts) -> Written:
-    if s.momentum is not None:
-        raise InexpressibleError("a momentum schedule", hint="Megatron never schedules momentum or Adam betas")
-    notes: list[str] = []
-    t, args, dev = _solve(s, opts, notes)
+def _text(s: Schedule, t: Target, args: dict, opts) -> str:
+    args = dict(args)
     source = opts.source_label or "a schedule"
     comments = ["lrplan " + (opts.version or "") + ": Megatron-LM schedule flags for " + source]
     if t.iteration_mode and s.axis.batch is None:
@@ -370,4 +307,26 @@ def write(s: Schedule, opts) -> Written:
     if s.peak_lr is None:
         args.pop("lr", None)
         comments.append("the schedule has no peak LR: add --lr PEAK")
-    return Written(render(args, comments), tuple(notes), dev)
+    return render(args, comments)
+
+
+def write(s: Schedule, opts):
+    if s.momentum is not None:
+        raise InexpressibleError("a momentum schedule", hint="Megatron never schedules momentum or Adam betas")
+    tried = targets(s)
+    error = None
+    for t in tried:
+        try:
+            args = candidate(s, t)
+        except InexpressibleError as e:
+            error = error or e
+            continue
+        name = "iteration flags" if t.iteration_mode else "sample flags"
+        yield Candidate(_text(s, t, args, opts), "flags", name=name)
+    carried = " (weight decay and LR groups are not carried over)" if (s.weight_decay or s.groups) else ""
+    t = tried[-1]
+    for args in nearest(s, t):
+        yield Candidate(_text(s, t, args, opts), "flags", ("--approx: the nearest Megatron schedule" + carried,),
+                        why=error.message if error else "", hint=error.hint if error else None, approx=True,
+                        name="--lr-decay-style " + args["lr_decay_style"]
+                        + (" " + args["lr_wsd_decay_style"] if "lr_wsd_decay_style" in args else ""))

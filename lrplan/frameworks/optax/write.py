@@ -29,10 +29,10 @@ order. Both forms need float64 (``jax_enable_x64``) to be exact; the emitted cod
 
 from __future__ import annotations
 
-from ..errors import InexpressibleError
-from ..ir import Schedule, Segment
-from .base import Format, Written
-from .torch.write import assign, check_companions, comment, data_lines, header, shape_function_name
+from ...errors import InexpressibleError, LrplanError
+from ...ir import Schedule, Segment
+from ..base import Candidate
+from ..pycode import check_companions, comment, data_lines, header, hold_value, shape_function_name
 
 # jax.numpy versions of the shape formulas (numpy back end of lrplan/ops.py, same operation order).
 JNP_SHAPES: dict[str, str] = {
@@ -222,8 +222,6 @@ def builtin_pieces(schedule: Schedule) -> tuple[list[str], list[int]] | None:
         pieces.append(piece)
     last = curve.segments[-1]
     if curve.end is not None and curve.after == "hold" and last.kind not in SELF_HOLDING:
-        from .torch.write import hold_value
-
         if not float(curve.end).is_integer():
             return None
         pieces.append(call("constant_schedule", value=hold_value(schedule)))
@@ -272,21 +270,26 @@ USAGE = [comment("optimizer = optax.adamw(learning_rate=schedule)  # update k us
          comment("the count before incrementing it; wrap in optax.MultiSteps for gradient accumulation.")]
 
 
-def write(schedule: Schedule, opts) -> Written:
+def write(schedule: Schedule, opts):
+    from .model import run
+
+    if opts.variant not in (None, "builtin", "function"):
+        raise LrplanError(f"unknown optax variant {opts.variant!r}",
+                          hint="variants: default (built-ins where exact), builtin, function")
     notes = check_companions(schedule, "optax", opts.approx)
     if schedule.peak_lr is None:
         notes.append("no peak LR: schedule(count) is a multiplier; multiply it by your learning rate")
-    if opts.variant not in (None, "builtin", "function"):
-        raise InexpressibleError(f"unknown optax variant {opts.variant!r}",
-                                 hint="variants: default (built-ins where exact), builtin, function")
     found = builtin_pieces(schedule) if opts.variant != "function" else None
     if found is None and opts.variant == "builtin":
         raise InexpressibleError("optax has no exact built-in schedule for this curve",
                                  hint="drop --variant builtin: the default falls back to an exact jax.numpy function")
-    body = builtin_code(*found) if found is not None else function_code(schedule)
-    text = "\n".join([*header(opts, "optax"), *body, "", "", *USAGE]) + "\n"
-    approx = any(n.startswith("--approx") for n in notes)
-    return Written(text, tuple(notes), (0.0, 0) if approx else None)
-
-
-FORMAT = Format("optax", "optax schedule (Python code, writer)", write=write, suffix=".py", steps_only=True)
+    bodies = []
+    if found is not None:
+        bodies.append(("builtin", builtin_code(*found)))
+    if opts.variant != "builtin":
+        bodies.append(("function", function_code(schedule)))
+    for variant, body in bodies:
+        text = "\n".join([*header(opts, "optax"), *body, "", "", *USAGE]) + "\n"
+        yield Candidate(text, variant, tuple(notes), readback=lambda text=text: run(text),
+                        name="optax built-in schedules" if variant == "builtin" else "a jax.numpy function",
+                        fallback=variant == "function" and found is not None)

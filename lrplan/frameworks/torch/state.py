@@ -137,12 +137,18 @@ def _then_hold(n: float, first, level: Level, at_zero: Level) -> list[Segment]:
     return [first(), Segment("constant", n, None, level, label="hold")]
 
 
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10**13
+
+
 def _multistep(st: dict) -> Segment:
     counts = st["milestones"]
     if isinstance(counts, list):  # older torch stored a list
+        if not all(_whole(m) for m in counts):
+            raise CheckpointError(f"MultiStepLR milestones must be whole step numbers, got {counts!r:.60}")
         counts = {m: counts.count(m) for m in counts}
-    if not isinstance(counts, dict):
-        raise CheckpointError("MultiStepLR milestones are not readable")
+    if not isinstance(counts, dict) or not all(_whole(m) and _whole(c) for m, c in counts.items()):
+        raise CheckpointError(f"MultiStepLR milestones must map step numbers to counts, got {counts!r:.60}")
     g = _num(st, "gamma", "MultiStepLR")
     ms = sorted(counts)
     if not ms:  # no milestones: the base LR for ever
@@ -172,8 +178,12 @@ def build(state: dict) -> tuple[Schedule, str]:
     if cls is None:
         raise CheckpointError("not a torch LR scheduler state_dict (no last_epoch/base_lrs)")
     if cls == "SequentialLR":
-        children = state["_schedulers"]
-        ms = [float(m) for m in state["_milestones"]]
+        children, milestones = state["_schedulers"], state["_milestones"]
+        if not isinstance(children, list) or not all(isinstance(c, dict) for c in children):
+            raise CheckpointError(f"SequentialLR _schedulers must be a list of scheduler states, got {children!r:.60}")
+        if not isinstance(milestones, list) or not all(_whole(m) for m in milestones):
+            raise CheckpointError(f"SequentialLR _milestones must be whole step numbers, got {milestones!r:.60}")
+        ms = [float(m) for m in milestones]
         base = _base(children[0]) if children and isinstance(children[0], dict) else 0.0
         bounds = [0.0, *ms]
         segs: list[Segment] = []

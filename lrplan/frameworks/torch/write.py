@@ -20,257 +20,12 @@ uses the value at ``last_epoch == k`` -- exactly lrplan's step ``k``.
 
 from __future__ import annotations
 
-import pprint
+from ...errors import InexpressibleError, LrplanError
+from ...ir import Curve, Level, Schedule, Segment
+from ..base import Candidate
+from ..pycode import STEP_COMMENT, assign, check_companions, closed_form_module, comment, header
 
-from ...batch import runs
-from ...errors import InexpressibleError
-from ...evaluate import _end_value
-from ...ir import Schedule, Segment
-from ...ops import math_ops
-from ..base import Format, Written
-
-# ---- shape functions emitted into the generated code (mirror lrplan/shapes.py, math back end) ----
-
-SHAPE_CODE: dict[str, str] = {
-    "constant": '''
-def _constant(a, b, tau, span):
-    return a
-''',
-    "linear": '''
-def _linear(a, b, tau, span):
-    if a > b:
-        return b + (a - b) * ((span - tau) / span)
-    return a + (b - a) * (tau / span)
-''',
-    "cosine": '''
-def _cosine(a, b, tau, span, cycles, exponent):
-    p = tau / span
-    if a >= b or cycles != 0.5:
-        c = 0.5 * (1.0 + math.cos(math.pi * cycles * 2.0 * p))
-        if exponent != 1.0:
-            c = _pow(c, exponent)
-        return b + (a - b) * c
-    g = 0.5 * (math.cos(math.pi * (1.0 - p)) + 1.0)
-    if exponent != 1.0:
-        g = 1.0 - _pow(1.0 - g, exponent)
-    return a + (b - a) * g
-''',
-    "poly": '''
-def _poly(a, b, tau, span, power):
-    remaining = max(span - tau, 0.0) / span
-    return b + (a - b) * _pow(remaining, power)
-''',
-    "1-sqrt": '''
-def _one_minus_sqrt(a, b, tau, span):
-    p = tau / span
-    if a >= b:
-        return b + (a - b) * (1.0 - _sqrt(p))
-    return a + (b - a) * (1.0 - _sqrt(1.0 - p))
-''',
-    "exp-anneal": '''
-def _exp_anneal(a, b, tau, span):
-    return b + (a - b) * (2.0 * _pow(0.5, tau / span) - 1.0)
-''',
-    "log": '''
-def _log(a, b, tau, span):
-    return a + (b - a) * (_ln(tau + 1.0) * (1.0 / _ln(span)))
-''',
-    "exp": '''
-def _exp(a, b, tau, span, rate, every, staircase, bounded):
-    e = tau / every
-    if staircase:
-        e = float(math.floor(e))
-    v = a * _pow(rate, e)
-    if bounded:
-        v = max(v, b) if rate < 1 else min(v, b)
-    return v
-''',
-    "invsqrt": '''
-def _invsqrt(a, b, tau, span, timescale):
-    return max(a * (1.0 / _sqrt((tau + timescale) / timescale)), b)
-''',
-    "multistep": '''
-def _multistep(a, b, tau, span, milestones, gammas):
-    levels = [a]
-    for g in gammas:
-        levels.append(levels[-1] * g)
-    return levels[bisect.bisect_right(milestones, tau)]
-''',
-    "restarts": '''
-def _restarts(a, b, tau, span, cycle, mult, decay):
-    if mult == 1.0:
-        i = float(math.floor(tau / cycle))
-        t_cur, t_i = tau - i * cycle, cycle
-    else:
-        bounds, length, total = [0.0], cycle, 0.0
-        while len(bounds) < 4096 and total < 1e16:
-            total += length
-            bounds.append(total)
-            length *= mult
-        j = bisect.bisect_right(bounds, tau) - 1
-        i, t_cur = float(j), tau - bounds[j]
-        t_i = bounds[j + 1] - bounds[j] if j + 1 < len(bounds) else math.inf
-    peak = a * _pow(decay, i) if decay != 1.0 else a
-    return b + 0.5 * (peak - b) * (1.0 + math.cos(math.pi * t_cur / t_i))
-''',
-    "cyclic": '''
-def _cyclic(a, b, tau, span, up, down, mode, gamma):
-    total = up + down
-    ratio = up / total
-    cycle = float(math.floor(1.0 + tau / total))
-    x = 1.0 + tau / total - cycle
-    scale = x / ratio if x <= ratio else (x - 1.0) / (ratio - 1.0)
-    if mode == "triangular2":
-        height = (b - a) * (1.0 / _pow(2.0, cycle - 1.0))
-    elif mode == "exp_range":
-        height = (b - a) * _pow(gamma, tau)
-    else:
-        height = b - a
-    return a + height * scale
-''',
-    "inverse-time": '''
-def _inverse_time(a, b, tau, span, rate, every):
-    return a / (1.0 + rate * (tau / every))
-''',
-}
-
-
-# Domain-safe math like lrplan/ops.py MathOps: NaN (not an exception) outside the domain, so a curve
-# evaluated past its end ('continue') behaves exactly as lrplan evaluates it.
-SAFE_MATH: dict[str, str] = {
-    "_sqrt": """
-def _sqrt(v):
-    return math.sqrt(v) if v >= 0 else math.nan
-""",
-    "_ln": """
-def _ln(v):
-    return math.log(v) if v > 0 else (-math.inf if v == 0 else math.nan)
-""",
-    "_pow": """
-def _pow(x, y):
-    try:
-        return math.pow(x, y)
-    except (ValueError, OverflowError):
-        return math.nan if x < 0 else math.inf
-""",
-}
-
-
-def shape_function_name(kind: str) -> str:
-    return "_" + kind.replace("-", "_").replace("1_sqrt", "one_minus_sqrt")
-
-
-# ---- a tiny code builder: names and static lines, values only through repr/pformat ----------------
-
-
-def assign(name: str, value) -> str:
-    if isinstance(value, list) and value and isinstance(value[0], dict):
-        return name + " = [\n" + "".join("    " + repr(v) + ",\n" for v in value) + "]"
-    return name + " = " + pprint.pformat(value, width=108, sort_dicts=False)
-
-
-def comment(*words: str) -> str:
-    text = " ".join(w for w in words if w)
-    return "# " + " ".join(text.split())  # one line, whatever the source label held
-
-
-def segment_data(seg: Segment, peak: float) -> dict:
-    params = {k: list(v) if isinstance(v, tuple) else v for k, v in seg.params}
-    return {"shape": seg.kind, "start": float(seg.start), "origin": float(seg.tau0),
-            "span": float(seg.span_value), "a": seg.a.resolve(peak), "b": seg.b.resolve(peak), "params": params}
-
-
-def hold_value(schedule: Schedule) -> float:
-    v = _end_value(schedule.lr.segments[-1], schedule.peak, math_ops)
-    return max(v, 0.0)
-
-
-def data_lines(schedule: Schedule) -> list[str]:
-    """Module-level constants describing the curve (shared by the torch and Lightning writers)."""
-    curve, peak = schedule.lr, schedule.peak
-    lines = [comment("Pieces of the curve: positions [start, next start), LR from a towards b (absolute"),
-             comment("values), tau = position - origin, span = the piece's length in its formula."),
-             assign("SEGMENTS", [segment_data(s, peak) for s in curve.segments]),
-             assign("STARTS", [float(s.start) for s in curve.segments])]
-    if curve.end is not None and curve.after != "continue":
-        lines.append(assign("END", float(curve.end)))
-        if curve.after == "hold":
-            lines.append(assign("HOLD_LR", hold_value(schedule)))
-    axis = schedule.axis
-    if axis.unit != "steps":
-        r = runs(axis.batch)
-        lines += [comment("Batch-size runs: from update RUN_STEPS[i] on, RUN_SIZES[i] samples per update,"),
-                  comment("RUN_SAMPLES[i] samples consumed before it."),
-                  assign("RUN_STEPS", list(r.first_step)), assign("RUN_SAMPLES", list(r.samples_before)),
-                  assign("RUN_SIZES", list(r.size))]
-        if axis.unit == "tokens":
-            lines.append(assign("SEQ_LEN", float(axis.seq_len)))
-    return lines
-
-
-def function_lines(schedule: Schedule) -> list[str]:
-    """Shape helpers, the position map and ``lr_at(step)``."""
-    kinds = sorted({s.kind for s in schedule.lr.segments})
-    shapes = [SHAPE_CODE[k].strip("\n") + "\n" for k in kinds]
-    used = [name for name in SAFE_MATH if any(name + "(" in code for code in shapes)]
-    out = [SAFE_MATH[name].strip("\n") + "\n" for name in used] + shapes
-    table = ", ".join(repr(k) + ": " + shape_function_name(k) for k in kinds)
-    out.append("_SHAPES = {" + table + "}\n")
-    unit = schedule.axis.unit
-    if unit != "steps":
-        out.append("\n".join([
-            "def _position(step):",
-            '    """Samples (or tokens) consumed before update `step`."""',
-            "    i = bisect.bisect_right(RUN_STEPS, step) - 1",
-            "    samples = RUN_SAMPLES[i] + (step - RUN_STEPS[i]) * RUN_SIZES[i]",
-            "    return float(samples) * SEQ_LEN" if unit == "tokens" else "    return float(samples)",
-        ]) + "\n")
-    body = ["def lr_at(step):",
-            '    """The LR that optimizer update `step` (0-based) uses."""',
-            "    x = _position(step)" if unit != "steps" else "    x = float(step)"]
-    curve = schedule.lr
-    if curve.end is not None and curve.after == "hold":
-        body += ["    if x >= END:", "        return HOLD_LR  # the curve holds its end value"]
-    elif curve.end is not None and curve.after == "periodic":
-        body += ["    if x >= END:", "        x = math.fmod(x, END)  # the whole curve repeats"]
-    body += ["    seg = SEGMENTS[max(bisect.bisect_right(STARTS, x) - 1, 0)]",
-             '    value = _SHAPES[seg["shape"]](seg["a"], seg["b"], x - seg["origin"], seg["span"], **seg["params"])',
-             "    return max(value, 0.0)"]
-    out.append("\n".join(body) + "\n")
-    return out
-
-
-def closed_form_module(schedule: Schedule) -> list[str]:
-    """Self-contained Python (stdlib only) defining PEAK_LR, lr_at(step) and lr_lambda(step)."""
-    lines = ["import bisect", "import math", "",
-             comment("Peak LR: LambdaLR multiplies each param group's initial lr by lr_lambda(step)."),
-             assign("PEAK_LR", float(schedule.peak)), *data_lines(schedule), ""]
-    lines += ["\n" + block for block in function_lines(schedule)]
-    lines += ["\ndef lr_lambda(step):",
-              '    """Multiplier of PEAK_LR for update `step`."""',
-              "    return lr_at(step) / PEAK_LR", ""]
-    return lines
-
-
-def check_companions(schedule: Schedule, target: str, approx: bool) -> list[str]:
-    """Weight-decay / momentum / group curves are not emitted: refuse, or note it under --approx."""
-    parts = [name for name, c in (("weight-decay curve", schedule.weight_decay),
-                                  ("momentum curve", schedule.momentum)) if c is not None]
-    parts += ["LR group " + repr(n) for n, _ in schedule.groups]
-    if parts and not approx:
-        raise InexpressibleError(f"the {target} writer emits the LR curve only; cannot express the "
-                                 + ", ".join(parts), hint="drop them from the schedule, or pass --approx")
-    return [f"--approx: {p} not emitted" for p in parts]
-
-
-STEP_COMMENT = [
-    comment("Call scheduler.step() once per optimizer update, right after optimizer.step()"),
-    comment("(not per micro-batch under gradient accumulation): update k then uses the LR of step k."),
-]
-
-
-def header(opts, target: str) -> list[str]:
-    return [comment("Generated by lrplan", opts.version, "for", target, "from:", opts.source_label or "-")]
+VARIANTS = ("lambda", "builtin")
 
 
 def _set_peak_lines(schedule: Schedule) -> list[str]:
@@ -280,13 +35,15 @@ def _set_peak_lines(schedule: Schedule) -> list[str]:
             '    group["lr"] = PEAK_LR  # the schedule\'s peak; set before the scheduler is built']
 
 
-def lambda_code(schedule: Schedule, opts) -> str:
+def lambda_code(schedule: Schedule, opts) -> tuple[str, str]:
+    """The emitted text and the stdlib-only module inside it that the gate runs."""
+    module = closed_form_module(schedule)
     lines = [*header(opts, "torch.optim.lr_scheduler.LambdaLR"),
              comment("Uses an existing `optimizer`; closed form of the schedule, exact at every step."),
-             "from torch.optim.lr_scheduler import LambdaLR", *closed_form_module(schedule), "",
+             "from torch.optim.lr_scheduler import LambdaLR", *module, "",
              *_set_peak_lines(schedule),
              "scheduler = LambdaLR(optimizer, lr_lambda)", *STEP_COMMENT]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", "\n".join(module)
 
 
 # ---- built-in classes (--variant builtin) -------------------------------------------------------
@@ -329,7 +86,26 @@ def _builtin_multistep(schedule: Schedule):
     return [int(m) for m in ms], (gammas[0] if gammas else 0.1)
 
 
-def builtin_code(schedule: Schedule, opts) -> tuple[str, list[str]]:
+def _cosine_readback(schedule: Schedule, w: int, t: int, eta_min: float):
+    """What SequentialLR([LambdaLR(k / W), CosineAnnealingLR(T - W, eta_min)]) computes, in closed form
+    (torch's recursion drifts from it by about 1e-12 relative: the writer says so in a note)."""
+    peak = schedule.peak
+    segs = [Segment("linear", 0.0, float(w), Level(0.0), Level(1.0), label="warmup")] if w > 0 else []
+    segs.append(Segment("cosine", float(w), None, Level(1.0), Level(eta_min / peak), span=float(t - w),
+                        label="cosine"))
+    return Schedule(Curve(tuple(segs)), peak_lr=schedule.peak_lr, total=schedule.total, axis=schedule.axis)
+
+
+def _multistep_readback(schedule: Schedule, milestones: list[int], gamma: float):
+    from .state import build
+
+    state = {"last_epoch": 0, "base_lrs": [schedule.peak], "milestones": {m: 1 for m in milestones},
+             "gamma": gamma, "_last_lr": [schedule.peak]}
+    built, _ = build(state)
+    return Schedule(built.lr, peak_lr=schedule.peak_lr, total=schedule.total, axis=schedule.axis)
+
+
+def builtin_candidate(schedule: Schedule, opts) -> Candidate:
     head = [*header(opts, "torch built-in schedulers"), comment("Uses an existing `optimizer`."), "import torch", "",
             assign("PEAK_LR", float(schedule.peak)), *_set_peak_lines(schedule)]
     cos = _builtin_cosine(schedule)
@@ -351,15 +127,18 @@ def builtin_code(schedule: Schedule, opts) -> tuple[str, list[str]]:
         else:
             body += ["scheduler = cosine"]
         body.append(comment("CosineAnnealingLR is periodic: past TOTAL_STEPS the LR rises again."))
-        notes = ["torch builtin (--approx): CosineAnnealingLR's recursive update drifts about 1e-12 relative over"
-                 " 1e5 steps, and the LR rises again after TOTAL_STEPS"]
-        return "\n".join(head + body + STEP_COMMENT) + "\n", notes
+        notes = ("torch builtin (--approx): CosineAnnealingLR's recursive update drifts about 1e-12 relative over"
+                 " 1e5 steps, and the LR rises again after TOTAL_STEPS",)
+        return Candidate("\n".join(head + body + STEP_COMMENT) + "\n", "builtin", notes,
+                         readback=lambda: _cosine_readback(schedule, w, t, eta_min), approx=True,
+                         why="CosineAnnealingLR's recursion drifts from its closed form")
     ms = _builtin_multistep(schedule)
     if ms is not None:
         body = [assign("MILESTONES", ms[0]),
                 "scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=MILESTONES, gamma="
                 + repr(ms[1]) + ")"]
-        return "\n".join(head + body + STEP_COMMENT) + "\n", []
+        return Candidate("\n".join(head + body + STEP_COMMENT) + "\n", "builtin",
+                         readback=lambda: _multistep_readback(schedule, *ms))
     raise InexpressibleError(
         "torch built-in schedulers express exactly only warmup (k/W) + cosine to a floor > 0 and MultiStepLR"
         " with one gamma; this schedule is " + describe(schedule),
@@ -370,16 +149,33 @@ def describe(schedule: Schedule) -> str:
     return " + ".join(s.kind for s in schedule.lr.segments) + " (after: " + schedule.lr.after + ")"
 
 
-def write(schedule: Schedule, opts) -> Written:
-    notes = check_companions(schedule, "torch", opts.approx)
-    if opts.variant in (None, "lambda"):
-        return Written(lambda_code(schedule, opts), tuple(notes), (0.0, 0) if notes else None)
+def write(schedule: Schedule, opts):
+    if opts.variant not in (None, *VARIANTS):
+        raise LrplanError(f"unknown torch variant {opts.variant!r}", hint="variants: lambda (default), builtin")
+    notes = tuple(check_companions(schedule, "torch", opts.approx))
     if opts.variant == "builtin":
-        text, more = builtin_code(schedule, opts)
-        return Written(text, tuple(notes + more), (0.0, 0) if notes else None)
-    raise InexpressibleError(f"unknown torch variant {opts.variant!r}", hint="variants: lambda (default), builtin")
+        c = builtin_candidate(schedule, opts)
+        yield Candidate(c.text, c.variant, notes + c.notes, readback=c.readback, approx=c.approx, why=c.why)
+        return
+    text, module = lambda_code(schedule, opts)
+    yield Candidate(text, "lambda", notes, code=module)
 
 
-FORMAT = Format("torch", "PyTorch LambdaLR (closed form) or built-in schedulers (writer)", write=write,
-                suffix=".py")
+# Resuming at update r: LambdaLR(..., last_epoch=r-1) steps once when built (torch 2.13
+# LRScheduler._initial_step), so update r uses lr_lambda(r); it needs 'initial_lr' in every param group.
+RESUME_MARKER = "LambdaLR(optimizer, lr_lambda)"
+RESUME_LINES = [
+    "# Resuming at update RESUME_STEP: this replaces the scheduler built above (do not load the old",
+    "# scheduler's state_dict). Built with last_epoch=RESUME_STEP - 1 it steps once, so update RESUME_STEP",
+    "# uses lr_lambda(RESUME_STEP); keep calling scheduler.step() after each optimizer.step().",
+    "RESUME_STEP = {r}",
+    "for group in optimizer.param_groups:",
+    '    group["initial_lr"] = PEAK_LR',
+    "scheduler = LambdaLR(optimizer, lr_lambda, last_epoch=RESUME_STEP - 1)"]
 
+
+def resume_code(text: str, framework: str, r: int) -> str:
+    """Lines appended to the emitted LambdaLR code so that it resumes at update ``r``."""
+    if RESUME_MARKER not in text:
+        return ""
+    return "\n" + "\n".join(line.format(r=int(r)) for line in RESUME_LINES) + "\n"

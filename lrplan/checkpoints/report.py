@@ -1,0 +1,128 @@
+"""What ``inspect`` and ``at-step STEP CHECKPOINT`` report, as plain data (render/reports.py turns it into text).
+
+``at_step`` gives the LR at any step of a checkpointed run and what a resume really uses there, per
+the framework's load rules; with a new plan (``--plan``), the LR jump at the resume step and the new
+curve. ``inspect`` gives the layout, the position, the recovered schedule and its key points, and the
+stored LR against the recomputed one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import CheckpointError, LrplanError
+from ..frameworks.base import Loaded, ReadOptions
+from . import compare, extra_checks, outcomes
+from .info import Info, at
+
+# STEP prefixes in a framework's own counting -> lrplan's 0-based update index
+PREFIXES = {
+    "iter": (1, "Megatron iteration N runs update N-1"),
+    "iteration": (1, "Megatron iteration N runs update N-1"),
+    "global_step": (1, "HF/DeepSpeed global_step N is reached by update N-1"),
+    "step": (1, "torchtitan step N (1-based) runs update N-1"),
+    "update": (0, "lrplan's 0-based update index"),
+}
+
+
+def parse_ckpt_step(text: str, schedule) -> int:
+    from ..keypoints import parse_step
+
+    t = text.strip()
+    m = re.fullmatch(r"([a-z_]+):\s*(.+)", t)
+    if m and m.group(1) in PREFIXES:
+        off, _ = PREFIXES[m.group(1)]
+        k = parse_step(m.group(2), schedule) - off
+        if k < 0:
+            raise LrplanError(f"STEP {text}: {m.group(1)} numbers start at {off}")
+        return k
+    if m and m.group(1) in ("samples", "tokens", "tok"):
+        t = m.group(2).strip() + ("samples" if m.group(1) == "samples" else "tok")
+    t = re.sub(r"\s*(tokens|token)$", "tok", t)
+    t = re.sub(r"\s+samples$", "samples", t)
+    k = parse_step(t, schedule)
+    if k < 0:
+        raise LrplanError("steps are 0-based and cannot be negative")
+    return k
+
+
+def _head(info: Info) -> dict:
+    return {"checkpoint": str(info.path), "framework": info.framework, "layout": info.layout,
+            "position": info.position, "next_step": info.next_step}
+
+
+def at_step(step: str, info: Info, *, plan: Loaded | None, opts: ReadOptions) -> dict:
+    """The at-step report. ``plan`` is a new config to resume with (unless it is the checkpoint's schedule)."""
+    from ..evaluate import lr_at
+    from ..keypoints import phase_at
+
+    if info.loaded is None:
+        raise CheckpointError(f"{info.path}: no schedule to evaluate ({'; '.join(info.missing)})",
+                              hint="pass --config with the run's config (or --plan SOURCE for a LambdaLR)")
+    new = plan if plan is not None and plan is not info.loaded else None
+    s = info.loaded.schedule
+    k = parse_ckpt_step(step, s)
+    out = _head(info) | {"step": k, "lr": lr_at(s, k), "phase": phase_at(s, k), "check": compare(info),
+                         "notes": list(info.notes) + list(info.loaded.notes), "missing": info.missing}
+    if info.loaded.step_name:
+        out["framework_step"] = info.loaded.step_name(k)
+    results = outcomes(info, new, opts)
+    out["resume"] = [_outcome(o, info, k) for o in results]
+    if new is not None:
+        # HF/torch/Lightning: load_state_dict keeps the old base LR, so the run follows the outcome's curve
+        restored = info.framework in ("hf", "torch", "lightning") and results
+        out["plan"] = _plan(info, results[0].schedule if restored else new,
+                            results[0].first_lr if restored else None)
+    return out
+
+
+def _outcome(o, info: Info, k: int) -> dict:
+    from ..evaluate import lr_at
+
+    d = {"how": o.how, "first_lr": o.first_lr, "error": o.error, "note": o.note}
+    if o.schedule is not None and o.first_lr is not None and o.restart:
+        d["lr_at_step"] = lr_at(o.schedule.schedule, max(0, k - info.next_step))
+    elif o.schedule is not None and o.first_lr is not None:
+        d["lr_at_step"] = at(o.schedule, info, k)
+    return d
+
+
+def _plan(info: Info, new: Loaded, first_lr: float | None = None) -> dict:
+    """The LR jump at the resume step (``first_lr``: what the framework really uses there) and the new curve."""
+    from ..keypoints import total_steps
+
+    old_lr = at(info.loaded, info)
+    new_lr = at(new, info) if first_lr is None else first_lr
+    end = total_steps(new.schedule)
+    pts = []
+    if end is not None and end > info.next_step:
+        span = end - info.next_step
+        for f in (0, 0.25, 0.5, 0.75, 1.0):
+            kk = info.next_step + int(round(f * span))
+            pts.append({"step": kk, "lr": at(new, info, kk)})
+    return {"source": new.label, "old_lr_at_resume": old_lr, "new_lr_at_resume": new_lr,
+            "jump": new_lr - old_lr, "new_end": end, "curve": pts}
+
+
+def inspect(info: Info) -> dict:
+    """The inspect report: layout, position, recovered schedule and key points, stored vs recomputed LR."""
+    out = _head(info) | {"check": compare(info), "missing": info.missing, "notes": list(info.notes)}
+    if info.loaded is not None:
+        out.update(_schedule_part(info))
+    out.update(extra_checks(info))
+    return out
+
+
+def _schedule_part(info: Info) -> dict:
+    from ..keypoints import key_steps, points
+    from ..spec.printer import print_spec
+
+    s = info.loaded.schedule
+    try:
+        spec = print_spec(s)
+    except LrplanError as e:
+        spec = f"(not expressible as a spec: {e.message})"
+    rows = key_steps(s)
+    pts = points(s, [k for k, _ in rows], dict(rows))
+    return {"schedule": spec, "source": info.loaded.label, "schedule_notes": list(info.loaded.notes),
+            "key_points": [{"step": p.step, "lr": p.lr, "phase": p.phase, "note": p.note} for p in pts]}
