@@ -15,7 +15,7 @@ ROOT = Path(__file__).parents[1] / "lrplan"
 
 # Bottom to top. A module may import its own layer and the layers below it.
 LAYERS = (
-    ("lrplan.version", "lrplan.errors", "lrplan.quantity", "lrplan.ops", "lrplan.fileio"),
+    ("lrplan.version", "lrplan.errors", "lrplan.values", "lrplan.quantity", "lrplan.ops", "lrplan.fileio"),
     ("lrplan.shapes", "lrplan.ir", "lrplan.batch", "lrplan.evaluate", "lrplan.irjson", "lrplan.regrid",
      "lrplan.keypoints", "lrplan.exact"),
     ("lrplan.spec",),

@@ -18,12 +18,12 @@ torchtitan keeps extrapolating the decay (not used by a run of T steps); the IR 
 
 from __future__ import annotations
 
-import math
 import re
 import shlex
 import tomllib
 
 from ..errors import InexpressibleError, LrplanError, did_you_mean
+from ..values import number
 from ..ir import ONE, ZERO, Curve, Level, Schedule, Segment
 from .base import Candidate, Format, Loaded, ReadOptions
 
@@ -87,11 +87,7 @@ def _number(raw: dict, name: str, *, integer: bool = False, minimum: float = 0.0
     v = raw[name]
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < minimum:
-        kind = "an integer" if integer else "a number"
-        raise LrplanError(f"{name} must be {kind} >= {minimum:g}, got {v!r}", where="torchtitan",
-                          hint="see docs/frameworks/torchtitan.md")
-    return int(v) if integer else float(v)
+    return number(v, name, minimum=minimum, integer=integer, hint="see docs/frameworks/torchtitan.md")
 
 
 def _flatten(config: dict, opts: ReadOptions) -> tuple[dict, list[str], list[str]]:

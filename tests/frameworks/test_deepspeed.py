@@ -177,11 +177,13 @@ ERRORS = [
     ({"scheduler": {"type": "WarmupLR"}}, "scheduler.params is missing", None),
     ({"scheduler": {"type": "WarmupLR", "params": {"warmup_max": 1e-3}}}, "WarmupLR has no parameter 'warmup_max'",
      "did you mean 'warmup_max_lr'?"),
-    ({"scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 0}}}, "must be a positive integer, got 0",
+    ({"scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 0}}}, "must be a positive integer, got int 0",
      None),
     ({"scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 10.0}}}, "must be a positive integer", None),
     ({"scheduler": {"type": "WarmupLR", "params": {"warmup_max_lr": float("nan")}}}, "finite number", None),
-    ({"scheduler": {"type": "WarmupLR", "params": {"warmup_min_lr": -1e-4}}}, "non-negative", None),
+    ({"scheduler": {"type": "WarmupLR", "params": {"warmup_min_lr": -1e-4}}}, "must be at least 0, got float -0.0001",
+     None),
+    ({"scheduler": {"type": "WarmupLR", "params": {"last_batch_iteration": -2}}}, "must be at least -1", None),
     ({"scheduler": {"type": "WarmupDecayLR", "params": {}}}, "WarmupDecayLR needs total_num_steps", None),
     ({"scheduler": {"type": "WarmupDecayLR", "params": {"total_num_steps": "auto"}}},
      'scheduler.params.total_num_steps is "auto" (HF Transformers fills it): pass --steps N', None),
@@ -461,3 +463,12 @@ def test_cli_auto_without_steps_is_a_clear_error():
     r = run_cli("table", "-", input=text)
     assert r.returncode == 2
     assert 'scheduler.params.total_num_steps is "auto"' in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_explicit_default_last_batch_iteration_is_read():
+    """Script-generated configs write the default "last_batch_iteration": -1; it is DeepSpeed's own default."""
+    params = {"warmup_num_steps": 100, "warmup_max_lr": PEAK, "last_batch_iteration": -1}
+    explicit = ds.from_config(cfg("WarmupLR", params), ReadOptions(steps="1000")).schedule
+    implicit = ds.from_config(cfg("WarmupLR", {"warmup_num_steps": 100, "warmup_max_lr": PEAK}),
+                              ReadOptions(steps="1000")).schedule
+    assert explicit == implicit

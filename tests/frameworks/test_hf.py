@@ -128,10 +128,10 @@ READ_ERRORS = [
      "takes no keyword 'num_cycle'", "num_cycles"),
     ({"lr_scheduler_type": "cosine"}, "needs the run length", "--steps"),
     ({"lr_scheduler_type": "constant", "warmup_steps": 0.1}, "needs the run length", "--steps"),
-    ({"learning_rate": float("nan"), "max_steps": 10}, "learning_rate must be a finite number", None),
+    ({"learning_rate": float("nan"), "max_steps": 10}, "must be a finite number, got float nan", None),
     ({"learning_rate": -1e-4, "max_steps": 10}, "learning_rate cannot be negative", None),
     ({"warmup_steps": -5, "max_steps": 10}, "warmup_steps cannot be negative", None),
-    ({"learning_rate": "fast", "max_steps": 10}, "learning_rate must be a number", None),
+    ({"learning_rate": "fast", "max_steps": 10}, "must be a number, got str 'fast'", None),
     ({"lr_scheduler_type": "polynomial", "max_steps": 10, "learning_rate": 1e-7}, "lr_end (1e-07) must be smaller",
      None),
     ({"lr_scheduler_type": "cosine_with_min_lr", "max_steps": 10}, "one of min_lr or min_lr_rate", "min_lr_rate"),
@@ -149,7 +149,7 @@ READ_ERRORS = [
 def test_read_errors(fields, message, hint):
     with pytest.raises(LrplanError) as e:
         hf.from_training_args(fields, ReadOptions())
-    assert message in e.value.message
+    assert message in e.value.render()
     if hint:
         assert hint in (e.value.hint or "")
 

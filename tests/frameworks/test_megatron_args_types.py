@@ -24,13 +24,13 @@ MEGATRON_FILE = (Path(__file__).parents[1] / "fixtures/checkpoints/megatron/lega
                  / "model_optim_rng.pt")
 
 BAD = [
-    ("lr", "3e-4", "--lr", "finite number"),
-    ("lr", [3e-4], "--lr", "finite number"),
+    ("lr", "3e-4", "--lr", "must be a number, got"),
+    ("lr", [3e-4], "--lr", "must be a number, got"),
     ("lr", math.nan, "--lr", "finite number"),
     ("lr", math.inf, "--lr", "finite number"),
-    ("lr", True, "--lr", "finite number"),
+    ("lr", True, "--lr", "must be a number, got"),
     ("lr", 10**400, "--lr", "finite number"),
-    ("min_lr", "0", "--min-lr", "finite number"),
+    ("min_lr", "0", "--min-lr", "must be a number, got"),
     ("train_iters", math.nan, "--train-iters", "integer"),
     ("train_iters", 100.0, "--train-iters", "integer"),
     ("train_iters", "100", "--train-iters", "integer"),
@@ -39,7 +39,7 @@ BAD = [
     ("global_batch_size", 8.5, "--global-batch-size", "integer"),
     ("lr_decay_style", 3, "--lr-decay-style", "string"),
     ("lr_decay_style", "cosin", "--lr-decay-style", "invalid choice"),
-    ("lr_warmup_fraction", "0.1", "--lr-warmup-fraction", "finite number"),
+    ("lr_warmup_fraction", "0.1", "--lr-warmup-fraction", "must be a number, got"),
     ("weight_decay", math.nan, "--weight-decay", "finite number"),
     ("override_opt_param_scheduler", "yes", "--override-opt_param-scheduler", "true or false"),
     ("iterations_to_skip", 5, "--iterations-to-skip", "list of integers"),

@@ -117,10 +117,10 @@ def test_old_lr_min_name():
 BAD = [
     ("[lr_scheduler]\ndecay_typ = 'cosine'\n", "unknown field lr_scheduler.decay_typ"),
     ("[lr_scheduler]\ndecay_type = 'cosin'\n", "decay_type must be linear, sqrt or cosine"),
-    ("[lr_scheduler]\nwarmup_steps = -5\n", "lr_scheduler.warmup_steps must be an integer >= 0"),
-    ("[lr_scheduler]\nmin_lr_factor = nan\n", "lr_scheduler.min_lr_factor must be a number >= 0"),
-    ("[lr_scheduler]\n[optimizer]\nlr = -1.0\n", "optimizer.lr must be a number >= 0"),
-    ("[lr_scheduler]\n[training]\nsteps = 0\n", "training.steps must be an integer >= 1"),
+    ("[lr_scheduler]\nwarmup_steps = -5\n", "lr_scheduler.warmup_steps: must be at least 0, got int -5"),
+    ("[lr_scheduler]\nmin_lr_factor = nan\n", "lr_scheduler.min_lr_factor: must be a finite number, got float nan"),
+    ("[lr_scheduler]\n[optimizer]\nlr = -1.0\n", "optimizer.lr: must be at least 0, got float -1.0"),
+    ("[lr_scheduler]\n[training]\nsteps = 0\n", "training.steps: must be at least 1, got int 0"),
     ("[lr_scheduler]\nlr_min = 0.1\nmin_lr_factor = 0.1\n", "both lr_scheduler.lr_min and"),
     ("[lr_scheduler\n", "not valid TOML"),
 ]

@@ -13,11 +13,11 @@ is :mod:`.deepspeed_write`. Docs: docs/frameworks/deepspeed.md.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 from pathlib import Path
 
 from ...errors import LrplanError, did_you_mean
+from ...values import number, shown
 from ...ir import Axis, Curve, Level, Schedule, Segment
 from . import curves
 from ..base import Loaded, ReadOptions
@@ -233,8 +233,10 @@ class _Ctx:
             raise LrplanError("a per-group list; lrplan reads one param group", where=where,
                               hint="give a single number")
         if key in INT_PARAMS and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            raise LrplanError(f"must be a positive integer, got {value!r} (DeepSpeed 0.19.8 raises ValueError)",
+            raise LrplanError(f"must be a positive integer, got {shown(value)} (DeepSpeed 0.19.8 raises ValueError)",
                               where=where)
+        if key == "last_batch_iteration":  # -1 (the default) is legal: its own rule, not the non-negative one
+            return number(value, where, minimum=-1, integer=True)
         return _number(value, where)
 
     def _auto(self, key: str, where: str):
@@ -263,15 +265,8 @@ class _Ctx:
         return None
 
 
-def _number(value, where: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LrplanError(f"expected a number, got {value!r}", where=where)
-    if not math.isfinite(value):
-        raise LrplanError(f"expected a finite number, got {value!r}", where=where)
-    if value < 0 or (positive and value == 0):
-        raise LrplanError(f"expected a {'positive' if positive else 'non-negative'} number, got {value!r}",
-                          where=where)
-    return float(value) if isinstance(value, float) else value
+def _number(value, where: str, *, positive: bool = False):
+    return number(value, where, positive=positive, integer=isinstance(value, int) and not isinstance(value, bool))
 
 
 def _steps_value(text, where: str, *, integer: bool = False):

@@ -9,6 +9,7 @@ after each optimizer step), which is exactly lrplan's step convention: no index 
 from __future__ import annotations
 
 from ...errors import LrplanError, did_you_mean
+from ...values import number
 from ...ir import ONE, ZERO, Curve, Level, Schedule, Segment
 
 # kwargs each builder accepts through ``lr_scheduler_kwargs`` (besides the Trainer's own W and T).
@@ -38,18 +39,11 @@ WSD_SHAPES = {"linear": "linear", "cosine": "cosine", "1-sqrt": "1-sqrt"}  # HF 
 
 def _num(kw: dict, name: str, default, *, where: str, positive: bool = False, allow_none: bool = False):
     v = kw.get(name, default)
-    if isinstance(v, str):  # YAML 1.1 reads 1e-7 (no dot) as a string
-        try:
-            v = float(v)
-        except ValueError:
-            pass
     if v is None and allow_none:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
-        raise LrplanError(f"{name} must be a finite number, got {v!r}", where=where)
-    if v < 0 or (positive and v == 0):
-        raise LrplanError(f"{name} must be {'> 0' if positive else '>= 0'}, got {v!r}", where=where)
-    return v
+    # YAML 1.1 reads 1e-7 (no dot) as a string; an int stays an int (HF compares num_cycles == 1)
+    out = number(v, f"{where}.{name}", positive=positive, text=True)
+    return int(out) if isinstance(v, int) and not isinstance(v, bool) else out
 
 
 def _warmup(W: int) -> list[Segment]:

@@ -18,6 +18,7 @@ import json
 import math
 
 from ...errors import LrplanError
+from ...values import number
 from ..base import ReadOptions
 
 # TrainingArguments fields the schedule depends on, with their 5.23.0 defaults (None: no default used).
@@ -41,19 +42,8 @@ INTS = ("max_steps", "per_device_train_batch_size", "gradient_accumulation_steps
 
 
 def _number(fields: dict, name: str, kind):
-    v = fields[name]
-    if isinstance(v, str):  # flags; YAML 1.1 reads 2e-5 (no dot) as a string
-        try:
-            v = float(v)
-        except ValueError:
-            raise LrplanError(f"{name} must be a number, got {v!r}", where=name) from None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise LrplanError(f"{name} must be a finite number, got {v!r}", where=name)
-    if kind is int:
-        if v != int(v):
-            raise LrplanError(f"{name} must be a whole number, got {v!r}", where=name)
-        return int(v)
-    return float(v)
+    # flags are strings, and YAML 1.1 reads 2e-5 (no dot) as a string; max_steps=-1 is HF's "unset"
+    return number(fields[name], name, minimum=None, integer=kind is int, text=True)
 
 
 def _kwargs(v) -> dict:

@@ -7,10 +7,10 @@ errors naming the flag instead of an AssertionError on the cluster.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ...errors import LrplanError
+from ...values import INT_LIMIT, number, shown
 from .build import Plan, constant_batch, rampup_batch, step_batch
 from .tables import DESTS, FLAG_OF_DEST
 
@@ -54,7 +54,6 @@ def with_defaults(args: dict) -> tuple[dict, list[str]]:
 # A checkpoint's ``args`` is an unpickled Namespace: any value may have any type (a damaged or hand-edited
 # file, another fork's field). Megatron's argparse only ever stores these kinds (arguments.py, core_v0.17.1),
 # so anything else is rejected here, naming the flag, before any arithmetic sees it.
-INT_LIMIT = 2**63  # argparse ints have no bound, but Megatron's counters are int64 tensors and loop indices
 
 
 def check_types(a: dict) -> None:
@@ -92,18 +91,12 @@ def _checked(dest: str, kind: str, v, choices: tuple[str, ...]):
 
 
 def _finite(dest: str, v) -> float | int:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-    try:
-        ok = ok and math.isfinite(float(v))
-    except OverflowError:
-        ok = False
-    if not ok:
-        raise fail(dest, f"must be a finite number, got {_show(v)}")
-    return v
+    number(v, flag(dest), minimum=None)
+    return v  # an int stays an int: Megatron multiplies iterations by it
 
 
 def _integer(dest: str, v) -> int:
-    if not isinstance(v, int) or isinstance(v, bool):
+    if not isinstance(v, int) or isinstance(v, bool):  # argparse stores an int: a float here is damage
         raise fail(dest, f"must be an integer, got {_show(v)}",
                    hint="Megatron's argparse stores an int here; the value may be damaged")
     if abs(v) >= INT_LIMIT:
@@ -111,9 +104,7 @@ def _integer(dest: str, v) -> int:
     return v
 
 
-def _show(v) -> str:
-    text = repr(v)
-    return f"{type(v).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+_show = shown
 
 
 def check_modes(a: dict) -> bool:
