@@ -156,3 +156,45 @@ def at_step_point(loaded, step_text: str) -> dict:
     if loaded.step_name:
         out["framework_step"] = loaded.step_name(k)
     return out
+
+
+MAX_TABLE_ROWS = 1_000_000
+
+
+def table_steps(s: Schedule, at: str | None, every: str | None) -> tuple[list[int], dict[int, str]]:
+    """The steps a table shows (``--at``, ``--every`` or the key points) and the key points' notes."""
+    if at is not None:
+        chosen, notes = parse_steps(at, s), {}
+    elif every is not None:
+        step = parse_step(every, s, what="--every")
+        n = total_steps(s)
+        if step <= 0:
+            raise LrplanError("--every must be a positive number of steps")
+        if n is None:
+            raise LrplanError("--every needs the total (pass --steps)")
+        if n // step > MAX_TABLE_ROWS:
+            raise LrplanError(f"--every {every} would print {n // step} rows", hint="choose a larger step")
+        chosen, notes = list(range(0, n + 1, step)), {}
+    else:
+        rows = key_steps(s)
+        chosen, notes = [k for k, _ in rows], dict(rows)
+    if any(k < 0 for k in chosen):
+        raise LrplanError("steps are 0-based and cannot be negative")
+    return chosen, notes
+
+
+def shown_until(schedules, until: str | None) -> int:
+    """The last step a plot shows: ``--until``, else the longest run (or twice the last boundary)."""
+    if until is not None:
+        k = parse_step(until, schedules[0], what="--until")
+        if k <= 0:
+            raise LrplanError("--until must be a positive step")
+        return k
+    ends = []
+    for s in schedules:
+        n = total_steps(s)
+        if n is None:
+            b = boundary_steps(s)
+            n = (b[-1] if b else 0) * 2 or 1000
+        ends.append(n)
+    return max(ends)

@@ -66,3 +66,16 @@ def write_atomic(path: Path, data: str | bytes, *, inputs=()) -> None:
     from ..fileio import write_atomic as write
 
     write(Path(path), data, inputs=list(inputs))
+
+
+def print_chart(con, lines) -> None:
+    """A terminal chart: coloured through rich on a terminal, plain text when piped."""
+    from ..render.terminal import as_text
+
+    if not con.is_terminal:
+        print(as_text(lines))
+        return
+    from rich.text import Text
+
+    for runs in lines:
+        con.print(Text.assemble(*[(t, st) for t, st in runs]))

@@ -49,16 +49,15 @@ def plot(
     height: int = typer.Option(16, "--height", help="Terminal chart height in rows."),
 ) -> None:
     """Draw one or more schedules: in the terminal, or to an image or HTML page with -o."""
-    from ..keypoints import parse_step, total_steps
-    from ..render.sample import boundary_steps
-    from ..render.terminal import Series, as_text, render
+    from ..keypoints import boundary_steps, parse_step, shown_until
+    from ..render.terminal import Series, phase_legend, render
 
     loaded = [common.load(s, fmt, steps, lr, sets) for s in sources]
     for ld in loaded:
         for n in ld.notes:
             common.note(n)
     first = loaded[0].schedule
-    k_max = _last_step(loaded, until, parse_step, total_steps)
+    k_max = shown_until([ld.schedule for ld in loaded], until)
     marks = tuple(parse_step(m, first, what="--mark") for m in mark or [])
     series = [Series(ld.schedule, ld.label) for ld in loaded]
     if output is not None:
@@ -70,46 +69,9 @@ def plot(
     con = common.console()
     w = width or min(max(con.width, 40), 120)
     bounds = tuple(b for b in boundary_steps(first) if b > 0)
-    lines = render(series, k_max, width=w, height=height, log_y=log_y, marks=marks, boundaries=bounds[1::2])
-    if not con.is_terminal:
-        print(as_text(lines))
-    else:
-        from rich.text import Text
-
-        for runs in lines:
-            con.print(Text.assemble(*[(t, st) for t, st in runs]))
-    _phase_legend(first)
-
-
-def _last_step(loaded, until, parse_step, total_steps) -> int:
-    if until is not None:
-        k = parse_step(until, loaded[0].schedule, what="--until")
-        if k <= 0:
-            raise LrplanError("--until must be a positive step")
-        return k
-    ends = []
-    for ld in loaded:
-        n = total_steps(ld.schedule)
-        if n is None:
-            from ..render.sample import boundary_steps
-
-            b = boundary_steps(ld.schedule)
-            n = (b[-1] if b else 0) * 2 or 1000
-        ends.append(n)
-    return max(ends)
-
-
-def _phase_legend(s) -> None:
-    from ..batch import step_of_position
-    from ..ir import phase_label
-    from ..render.terminal import fmt_step
-
-    parts = []
-    for seg in s.lr.segments:
-        a = fmt_step(step_of_position(s.axis, seg.start))
-        b = "…" if seg.end is None else fmt_step(step_of_position(s.axis, seg.end))
-        parts.append(f"{phase_label(seg)} {a}–{b}")
-    print("phases: " + " · ".join(parts))
+    common.print_chart(con, render(series, k_max, width=w, height=height, log_y=log_y, marks=marks,
+                                   boundaries=bounds[1::2]))
+    print(phase_legend(first))
 
 
 TABLE_EXAMPLES = """Examples:
@@ -133,7 +95,7 @@ def table(
     sets: Optional[List[str]] = common.set_option(),
 ) -> None:
     """Key points of a schedule (phase boundaries, 25/50/75/90%, end) or chosen steps."""
-    from ..keypoints import key_steps, parse_step, parse_steps, points, total_steps
+    from ..keypoints import named, points, table_steps
     from ..render.tables import render_table
 
     if output_format not in ("text", "csv", "json", "md"):
@@ -141,30 +103,8 @@ def table(
     ld = common.load(source, fmt, steps, lr, sets)
     for n in ld.notes:
         common.note(n)
-    s = ld.schedule
-    notes: dict[int, str] = {}
-    if at is not None:
-        chosen = parse_steps(at, s)
-    elif every is not None:
-        step = parse_step(every, s, what="--every")
-        n = total_steps(s)
-        if step <= 0:
-            raise LrplanError("--every must be a positive number of steps")
-        if n is None:
-            raise LrplanError("--every needs the total (pass --steps)")
-        if n // step > 1_000_000:
-            raise LrplanError(f"--every {every} would print {n // step} rows", hint="choose a larger step")
-        chosen = list(range(0, n + 1, step))
-    else:
-        rows = key_steps(s)
-        chosen = [k for k, _ in rows]
-        notes = dict(rows)
-    if any(k < 0 for k in chosen):
-        raise LrplanError("steps are 0-based and cannot be negative")
-    pts = points(s, chosen, notes)
-    if ld.step_name:
-        pts = [p.__class__(p.step, p.lr, p.phase, (p.note + "; " if p.note else "") + ld.step_name(p.step),
-                           p.position) for p in pts]
+    chosen, notes = table_steps(ld.schedule, at, every)
+    pts = named(points(ld.schedule, chosen, notes), ld.step_name)
     text = render_table(pts, ld, output_format)
     sys.stdout.write(text)
 

@@ -99,18 +99,6 @@ def _charts(al, labels, width, height) -> None:
     delta = render_curves([("A − B", lambda x: al.lr_a(x) - al.lr_b(x), keep)], al.x_max, x_label=x_label,
                           width=w, height=max(4, height // 2), boundaries=bounds)
     print()
-    _print(con, overlay)
+    common.print_chart(con, overlay)
     print("difference A − B:")
-    _print(con, delta)
-
-
-def _print(con, lines) -> None:
-    from ..render.terminal import as_text
-
-    if not con.is_terminal:
-        print(as_text(lines))
-        return
-    from rich.text import Text
-
-    for runs in lines:
-        con.print(Text.assemble(*[(t, st) for t, st in runs]))
+    common.print_chart(con, delta)

@@ -195,3 +195,16 @@ def _x_axis(cols, x_max, col_of, mark_cols, bound_cols, x_label):
 
 def as_text(lines: list[list[tuple[str, str]]]) -> str:
     return "\n".join("".join(t for t, _ in runs).rstrip() for runs in lines)
+
+
+def phase_legend(s: Schedule) -> str:
+    """``phases: warmup 0–2k · decay 2k–100k`` under a terminal chart."""
+    from ..batch import step_of_position
+    from ..ir import phase_label
+
+    parts = []
+    for seg in s.lr.segments:
+        a = fmt_step(step_of_position(s.axis, seg.start))
+        b = "…" if seg.end is None else fmt_step(step_of_position(s.axis, seg.end))
+        parts.append(f"{phase_label(seg)} {a}–{b}")
+    return "phases: " + " · ".join(parts)
