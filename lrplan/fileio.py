@@ -18,7 +18,6 @@ import errno
 import os
 import signal
 import stat
-import tempfile
 from pathlib import Path
 
 from .errors import ExitCode, LrplanError
@@ -179,6 +178,8 @@ def _write_replace(path: Path, blob: bytes) -> None:
     if not real_parent.is_dir():
         raise OutputError(f"cannot write {path}: the directory {path.parent} does not exist")
     # The temporary name must fit in NAME_MAX even when the target's name nearly does.
+    import tempfile  # only commands that write a file pay for it (start-up is a benchmark target)
+
     prefix = "." + target.name[:180] + "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=real_parent)
