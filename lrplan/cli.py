@@ -55,7 +55,7 @@ def build_app(modules=COMMAND_MODULES) -> typer.Typer:
         help="Plan, convert and check learning-rate schedules across training stacks.\n\n"
         'Example: lrplan plot "warmup=2000,cosine,min=0.1" --steps 100k',
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
@@ -89,8 +89,11 @@ def _click_exception():
 
 
 def main(argv: list[str] | None = None) -> None:
+    from .commands import common
+
     click_exception = _click_exception()
     args = sys.argv[1:] if argv is None else argv
+    common.INVOCATION[:] = args
     name = _invoked(args)
     command = typer.main.get_command(build_app([COMMANDS[name]] if name in COMMANDS else COMMAND_MODULES))
     try:

@@ -161,8 +161,10 @@ def at_step_point(loaded, step_text: str) -> dict:
 MAX_TABLE_ROWS = 1_000_000
 
 
-def table_steps(s: Schedule, at: str | None, every: str | None) -> tuple[list[int], dict[int, str]]:
-    """The steps a table shows (``--at``, ``--every`` or the key points) and the key points' notes."""
+def table_steps(s: Schedule, at: str | None, every: str | None,
+                extra: dict[int, str] | None = None) -> tuple[list[int], dict[int, str]]:
+    """The steps a table shows (``--at``, ``--every`` or the key points, with ``extra`` ones such as a
+    checkpoint's next update) and the notes of each."""
     if at is not None:
         chosen, notes = parse_steps(at, s), {}
     elif every is not None:
@@ -176,15 +178,16 @@ def table_steps(s: Schedule, at: str | None, every: str | None) -> tuple[list[in
             raise LrplanError(f"--every {every} would print {n // step} rows", hint="choose a larger step")
         chosen, notes = list(range(0, n + 1, step)), {}
     else:
-        rows = key_steps(s)
+        rows = _unique(key_steps(s) + sorted((extra or {}).items()))
         chosen, notes = [k for k, _ in rows], dict(rows)
     if any(k < 0 for k in chosen):
         raise LrplanError("steps are 0-based and cannot be negative")
     return chosen, notes
 
 
-def shown_until(schedules, until: str | None) -> int:
-    """The last step a plot shows: ``--until``, else the longest run (or twice the last boundary)."""
+def shown_until(schedules, until: str | None, at_least: int = 0) -> int:
+    """The last step a plot shows: ``--until``, else the longest run (or twice the last boundary), and
+    at least ``at_least`` (a checkpoint's position, so the part of the run already done shows)."""
     if until is not None:
         k = parse_step(until, schedules[0], what="--until")
         if k <= 0:
@@ -197,4 +200,4 @@ def shown_until(schedules, until: str | None) -> int:
             b = boundary_steps(s)
             n = (b[-1] if b else 0) * 2 or 1000
         ends.append(n)
-    return max(ends)
+    return max(max(ends), int(at_least * 1.25))

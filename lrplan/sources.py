@@ -16,6 +16,13 @@ from .errors import LrplanError, did_you_mean
 from .fileio import read_text
 from .frameworks.base import Loaded, ReadOptions
 _PRESET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")  # a spec has '=' or ',' and never looks like this
+# What a SOURCE that names a file ends with; one of these (or a '/') on a path that does not exist is a
+# mistyped path, not a spec.
+FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".distcp", ".safetensors", ".json", ".yaml", ".yml", ".toml",
+                 ".txt", ".sh", ".py", ".cfg", ".conf", ".log", ".csv")
+WHAT_A_SOURCE_IS = ("a SOURCE is a spec (\"warmup=2000,cosine,min=0.1\"), a preset name (lrplan presets), "
+                    "a config file (Megatron flags, DeepSpeed JSON, HF YAML/JSON, torchtitan TOML), a "
+                    "checkpoint file or directory, a flag string, or - (standard input)")
 
 
 def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions()) -> Loaded:
@@ -23,7 +30,12 @@ def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions
         raise LrplanError(f"unknown format {fmt!r} for --from",
                           hint=did_you_mean(fmt, list(frameworks.MODULES) + ["checkpoint"], noun="format"))
     if source == "-":
-        return _read_text(sys.stdin.read(), None, fmt, opts, label="stdin")
+        text = read_stdin()
+        if not text.strip():
+            raise LrplanError("standard input is empty", hint=WHAT_A_SOURCE_IS)
+        return _read_text(text, None, fmt, opts, label="stdin")
+    if not source.strip():
+        raise LrplanError("the SOURCE is empty", hint=WHAT_A_SOURCE_IS)
     path = _as_path(source)
     if path is not None:
         if fmt == "checkpoint" or (fmt is None and is_checkpoint(path)):
@@ -34,13 +46,65 @@ def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions
             raise LrplanError(f"{source} is a directory but not a checkpoint lrplan knows",
                               hint="see `lrplan inspect --help` for the checkpoint layouts it reads")
         return _read_text(read_text(path), path, fmt, opts, label=str(path))
+    if looks_like_path(source):
+        raise LrplanError(f"no such file: {source}", hint=WHAT_A_SOURCE_IS)
+    if looks_like_option(source):
+        raise LrplanError(f"no such option: {source}", hint="see the command's --help")
     if fmt is None and _PRESET_NAME.fullmatch(source):
         preset = _preset(source)
         if preset is not None:
             return preset(opts)
     if fmt is None and not source.lstrip().startswith(("-", "{", "[")):
         fmt = "spec"  # the common case: no other reader needs to be imported
-    return _read_text(source, None, fmt, opts, label=source)
+    try:
+        return _read_text(source, None, fmt, opts, label=source)
+    except LrplanError as e:
+        near = _near_preset(source) if fmt == "spec" else None
+        if near is None:
+            raise
+        raise LrplanError(f"no preset named {source!r}", hint=f"did you mean '{near}'? (lrplan presets lists them)",
+                          ) from e
+
+
+MAX_STDIN_BYTES = 16 * 1024 * 1024
+
+
+def read_stdin() -> str:
+    """Standard input as text, bounded (a schedule is small; `/dev/zero` piped in is not one)."""
+    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise LrplanError("standard input is larger than 16 MiB; a schedule or config is expected to be small")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LrplanError(f"standard input is not UTF-8 text (byte {e.start})",
+                          hint="a checkpoint? pass its path instead of piping it") from None
+
+
+def looks_like_path(source: str) -> bool:
+    """One word with a '/' or a file suffix, and no spec punctuation: a path, even when it does not exist."""
+    t = source.strip()
+    if not t or any(c.isspace() for c in t) or any(c in t for c in "=,()[]") or t.startswith("-"):
+        return False
+    return "/" in t or t.lower().endswith(FILE_SUFFIXES)
+
+
+def looks_like_option(source: str) -> bool:
+    """A lone ``--word`` (not a flag string, which has a value after a space): an option the command lacks."""
+    t = source.strip()
+    return t.startswith("-") and t != "-" and not any(c.isspace() for c in t) and "=" not in t
+
+
+def _near_preset(word: str) -> str | None:
+    """A preset name close to ``word`` when ``word`` is no spec (a typo of a preset, "llama3-450b")."""
+    import difflib
+
+    if not _PRESET_NAME.fullmatch(word.strip()):
+        return None
+    from .presets import all_presets
+
+    found = difflib.get_close_matches(word.strip().lower(), list(all_presets()), n=1, cutoff=0.75)
+    return found[0] if found else None
 
 
 def checkpoint_path(source: str, fmt: str | None) -> Path | None:

@@ -237,3 +237,17 @@ def test_a_schedule_equals_itself_and_a_scaled_copy_differs_from_its_first_nonze
     _, r = D.compare(a, sched(spec, str(n), lr=3e-4 * (1 + 1e-9)))
     assert not r.equal and r.first_divergence.step_a == 1  # step 0 of a warmup from 0 is 0 in both
     assert r.max_rel_value == pytest.approx(1e-9 / (1 + 1e-9), rel=1e-6)
+
+
+def test_a_deepspeed_batch_size_lines_runs_up_by_samples(tmp_path):
+    """train_batch_size is the global batch: compared with a Megatron run of another batch size, the two are
+    lined up by samples consumed, not step by step ("B has no batch size" was said)."""
+    ds = tmp_path / "ds_config.json"
+    ds.write_text(json.dumps({"train_batch_size": 512, "optimizer": {"type": "AdamW", "params": {"lr": 3e-4}},
+                              "scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 100,
+                                                                           "warmup_type": "linear"}}}))
+    flags = "--lr 3e-4 --lr-decay-style constant --lr-warmup-iters 50 --train-iters 2000 --global-batch-size 1024"
+    r = run_cli("diff", str(ds), flags, "--json", "--steps", "4000")
+    assert r.returncode in (0, 1), r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["axis"] == "samples" and not any("no batch size" in n for n in doc["notes"])

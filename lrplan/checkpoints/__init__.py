@@ -92,7 +92,14 @@ def read_info(path: Path, opts: ReadOptions = ReadOptions(), *, config: str | No
     if not 0 <= info.next_step <= MAX_STEP:
         raise CheckpointError(f"{found.path}: the saved position {info.next_step} is out of range")
     if info.loaded is None and plan is not None:
+        base = info.state.get("base_lr")
+        if plan.schedule.peak_lr is None and base:
+            # a LambdaLR multiplies base_lrs by its lambda: without --lr, the checkpoint's base LR is the peak
+            plan = Loaded(plan.schedule.with_(peak_lr=base), plan.format, plan.label,
+                          plan.notes + (f"peak LR {base:g} from the checkpoint's base_lrs (the plan has none)",),
+                          plan.step_name, plan.raw)
         info.loaded = plan
+        info.state["plan_is_schedule"] = True  # --plan stands in for the schedule the checkpoint lacks
         info.notes.append(f"schedule from --plan {plan.label}")
         info.missing = [m for m in info.missing if "--plan" not in m and "--config" not in m]
     return info
@@ -104,8 +111,15 @@ def load_checkpoint(path: Path, opts: ReadOptions = ReadOptions()) -> Loaded:
         raise CheckpointError(f"{path}: the checkpoint does not hold its schedule ({'; '.join(info.missing)})",
                               hint="use `lrplan inspect` / `lrplan at-step` with --config or --plan")
     ld = info.loaded
-    where = f"{info.framework} checkpoint, next update is lrplan step {info.next_step}"
-    return Loaded(ld.schedule, ld.format, str(path), (where,) + tuple(ld.notes), ld.step_name, ld.raw)
+    s = ld.schedule
+    notes = [f"{info.framework} checkpoint, next update is lrplan step {info.next_step}"]
+    if s.total is None and opts.steps is not None:
+        from ..batch import steps_total
+
+        s = s.with_(total=steps_total(opts.steps, s.axis))  # the run length the checkpoint does not say
+        notes.append(f"the run length from --steps {opts.steps}")
+    raw = dict(ld.raw, _next_step=info.next_step)
+    return Loaded(s, ld.format, str(path), tuple(notes) + tuple(ld.notes), ld.step_name, raw)
 
 
 def compare(info) -> dict:
@@ -138,6 +152,42 @@ def _causes(info) -> list[str]:
     if not out:
         out.append("the schedule lrplan recovered differs from the run's (a changed batch size, a changed "
                    "config, or a value lrplan could not read); pass --config with the run's config")
+    return out
+
+
+MAX_SIBLINGS = 50  # checkpoints of one run checked besides the one read (the latest ones)
+
+
+def history(info, opts: ReadOptions, config: str | None = None) -> dict:
+    """What else the run's files say about the LR it used, checked against the recovered schedule.
+
+    The stored LR covers one step. A run directory with several checkpoints (``checkpoint-N``,
+    ``iter_N``, ``global_stepN``, ``step-N``) records one more step each: every earlier checkpoint's
+    stored LR is compared with the schedule at its own position. HF's ``trainer_state.json`` adds its
+    ``log_history`` (see :func:`extra_checks`). The result says what was checked and what was not.
+    """
+    from .info import at
+    from .locate import numbered, numbered_ancestor
+
+    out = {"checkpoints": [], "not_checked": "the steps between the ones checked: no file records their LR"}
+    if info.loaded is None:
+        return out
+    here = numbered_ancestor(info.path, info.framework)
+    if here is None:
+        return out
+    others = [p for _, p in numbered(here.parent, info.framework) if p != here][-MAX_SIBLINGS:]
+    for p in others:
+        try:
+            sib = read_info(p, opts, config=config)
+        except LrplanError as e:
+            out["checkpoints"].append({"checkpoint": p.name, "error": e.message})
+            continue
+        if sib.stored_lr is None:
+            continue
+        value = at(info.loaded, sib, sib.next_step)
+        ok = math.isclose(value, sib.stored_lr, rel_tol=REL_TOL, abs_tol=1e-18)
+        out["checkpoints"].append({"checkpoint": p.name, "step": sib.next_step, "stored": sib.stored_lr,
+                                   "recomputed": value, "match": ok})
     return out
 
 

@@ -66,6 +66,31 @@ def _tracker(path: Path) -> str:
         raise CheckpointError(f"{path} is not a text tracker file") from None
 
 
+def numbered(d: Path, kind: str) -> list[tuple[int, Path]]:
+    """The numbered checkpoint directories (``checkpoint-N``, ``iter_N`` ...) directly in ``d``, by number."""
+    pat = _NUMBERED[kind]
+    try:
+        entries = list(d.iterdir())
+    except OSError:
+        return []
+    out = []
+    for p in entries:
+        m = pat.fullmatch(p.name)
+        if m and len(m.group(1)) < 16 and p.is_dir() and not p.is_symlink():
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def numbered_ancestor(path: Path, kind: str) -> Path | None:
+    """The ``checkpoint-N``-like directory that ``path`` is (or lies in, up to three levels up)."""
+    if kind not in _NUMBERED:
+        return None
+    for p in [Path(path), *list(Path(path).parents)[:3]]:
+        if _NUMBERED[kind].fullmatch(p.name):
+            return p
+    return None
+
+
 def _latest_numbered(d: Path, kind: str) -> Path | None:
     best, best_n = None, -1
     pat = _NUMBERED[kind]

@@ -12,7 +12,7 @@ import re
 
 from ..errors import CheckpointError, LrplanError
 from ..frameworks.base import Loaded, ReadOptions
-from . import compare, extra_checks, outcomes
+from . import compare, extra_checks, history, outcomes
 from .info import Info, at
 
 # STEP prefixes in a framework's own counting -> lrplan's 0-based update index
@@ -51,7 +51,15 @@ def _head(info: Info) -> dict:
             "position": info.position, "next_step": info.next_step}
 
 
-def at_step(step: str, info: Info, *, plan: Loaded | None, opts: ReadOptions) -> dict:
+def mismatch(out: dict) -> bool:
+    """Does any check of the report disagree with the schedule (the exit status 5 of inspect/at-step)?"""
+    hist = out.get("history", {}).get("checkpoints", [])
+    log = out.get("log_history")
+    return (out["check"]["match"] is False or any(c.get("match") is False for c in hist)
+            or bool(log and log["entries"] and log["rule"] == "neither"))
+
+
+def at_step(step: str, info: Info, *, plan: Loaded | None, opts: ReadOptions, config: str | None = None) -> dict:
     """The at-step report. ``plan`` is a new config to resume with (unless it is the checkpoint's schedule)."""
     from ..evaluate import lr_at
     from ..keypoints import phase_at
@@ -59,11 +67,13 @@ def at_step(step: str, info: Info, *, plan: Loaded | None, opts: ReadOptions) ->
     if info.loaded is None:
         raise CheckpointError(f"{info.path}: no schedule to evaluate ({'; '.join(info.missing)})",
                               hint="pass --config with the run's config (or --plan SOURCE for a LambdaLR)")
-    new = plan if plan is not None and plan is not info.loaded else None
+    new = plan if plan is not None and not info.state.get("plan_is_schedule") else None
     s = info.loaded.schedule
     k = parse_ckpt_step(step, s)
     out = _head(info) | {"step": k, "lr": lr_at(s, k), "phase": phase_at(s, k), "check": compare(info),
-                         "notes": list(info.notes) + list(info.loaded.notes), "missing": info.missing}
+                         "history": history(info, opts, config), "notes": list(info.notes) + list(info.loaded.notes),
+                         "missing": info.missing}
+    out.update(extra_checks(info))
     if info.loaded.step_name:
         out["framework_step"] = info.loaded.step_name(k)
     results = outcomes(info, new, opts)
@@ -104,9 +114,11 @@ def _plan(info: Info, new: Loaded, first_lr: float | None = None) -> dict:
             "jump": new_lr - old_lr, "new_end": end, "curve": pts}
 
 
-def inspect(info: Info) -> dict:
-    """The inspect report: layout, position, recovered schedule and key points, stored vs recomputed LR."""
-    out = _head(info) | {"check": compare(info), "missing": info.missing, "notes": list(info.notes)}
+def inspect(info: Info, opts: ReadOptions = ReadOptions(), config: str | None = None) -> dict:
+    """The inspect report: layout, position, recovered schedule and key points, stored vs recomputed LR,
+    and every other LR the run's files record (earlier checkpoints, HF's log history)."""
+    out = _head(info) | {"check": compare(info), "history": history(info, opts, config), "missing": info.missing,
+                         "notes": list(info.notes)}
     if info.loaded is not None:
         out.update(_schedule_part(info))
     out.update(extra_checks(info))

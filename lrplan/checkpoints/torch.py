@@ -22,23 +22,54 @@ RESUME_NOTE = ("build the emitted scheduler as its RESUME_STEP lines do (last_ep
                "load_state_dict would restore the old scheduler's own fields")
 
 
-def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
+# Where hand-written trainers keep the scheduler's state_dict() in their torch.save({...}): the PyTorch
+# tutorial's name first, then the usual short ones. Searched at the top level and one or two levels down
+# ({"state": {"scheduler": ...}}); a list of states (one per optimizer) counts by its first entry.
+SCHEDULER_KEYS = ("lr_scheduler", "scheduler", "scheduler_state_dict", "lr_scheduler_state_dict", "lr_schedulers",
+                  "lr_scheduler_state", "scheduler_state", "sched", "lr_sched", "schedulers")
+MAX_DEPTH = 2
+
+
+def scheduler_states(st, path: str = "", depth: int = 0) -> list[tuple[str, dict]]:
+    """(key path, state) of every torch scheduler state in a checkpoint dict, nearest and best-named first."""
     from ..frameworks.torch.state import scheduler_class
 
+    if isinstance(st, dict) and scheduler_class(st):
+        return [(path or "(the whole file)", st)]
+    if not isinstance(st, dict) or depth > MAX_DEPTH:
+        return []
+    keys = sorted(st, key=lambda k: (SCHEDULER_KEYS.index(k) if k in SCHEDULER_KEYS else len(SCHEDULER_KEYS),
+                                     str(k)))
+    out, deeper = [], []
+    for key in keys:
+        value = st[key]
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(value, list) and value and isinstance(value[0], dict) and scheduler_class(value[0]):
+            out.append((where + "[0]", value[0]))
+        elif isinstance(value, dict) and scheduler_class(value):
+            out.append((where, value))
+        elif isinstance(value, dict):
+            deeper += scheduler_states(value, where, depth + 1)
+    return out + deeper
+
+
+def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
     st = safepickle.plain(safepickle.load_file(found.path))
-    if isinstance(st, dict) and scheduler_class(st) is None:
-        for key in ("lr_scheduler", "scheduler", "lr_schedulers"):
-            inner = st.get(key)
-            inner = inner[0] if isinstance(inner, list) and inner else inner
-            if isinstance(inner, dict) and scheduler_class(inner):
-                st = inner
-                break
-    if not isinstance(st, dict) or scheduler_class(st) is None:
-        raise CheckpointError(f"{found.path} holds no LR scheduler state lrplan knows",
+    found_states = scheduler_states(st)
+    if not found_states:
+        keys = ", ".join(map(str, list(st)[:12])) if isinstance(st, dict) else type(st).__name__
+        raise CheckpointError(f"{found.path} holds no LR scheduler state lrplan knows (top-level keys: {keys})",
                               hint="lrplan reads HF, DeepSpeed, Megatron, torchtitan, Lightning checkpoints and "
-                                   "torch scheduler state_dicts")
+                                   "torch scheduler state_dicts, also saved under keys such as "
+                                   "scheduler_state_dict or lr_scheduler")
+    where, state = found_states[0]
     info = Info("torch", found.layout, found.path, {}, 0)
-    return torch_info(info, st, opts, "torch scheduler state_dict")
+    if where != "(the whole file)":
+        info.notes.append(f"the scheduler state is under {where}")
+    if len(found_states) > 1:
+        others = ", ".join(w for w, _ in found_states[1:])
+        info.notes.append(f"the file holds other scheduler states too ({others}); lrplan reads {where}")
+    return torch_info(info, state, opts, "torch scheduler state_dict")
 
 
 def torch_info(info: Info, st: dict, opts: ReadOptions, what: str) -> Info:
@@ -52,7 +83,10 @@ def torch_info(info: Info, st: dict, opts: ReadOptions, what: str) -> Info:
     if isinstance(last, list) and last and isinstance(last[0], (int, float)) and math.isfinite(last[0]):
         info.stored_lr, info.stored_from = float(last[0]), "_last_lr"
     cls = scheduler_class(st)
-    info.state = {"scheduler_class": cls}
+    base = st.get("base_lrs")
+    info.state = {"scheduler_class": cls,
+                  "base_lr": float(base[0]) if isinstance(base, list) and base and isinstance(base[0], (int, float))
+                  and not isinstance(base[0], bool) and math.isfinite(base[0]) and base[0] > 0 else None}
     try:
         schedule, name = build(st)
     except CheckpointError as e:

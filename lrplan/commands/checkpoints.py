@@ -31,7 +31,8 @@ INSPECT_EXAMPLES = """Examples:
 
 
 def inspect(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint file or directory (the latest one in a run directory)."),
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT",
+                                      help="A checkpoint file or directory (the latest one in a run directory)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
     config: Optional[str] = typer.Option(None, "--config", help=CONFIG_HELP),
     plan: Optional[str] = typer.Option(None, "--plan", help="The schedule, for a LambdaLR state that stores none."),
@@ -42,13 +43,14 @@ def inspect(
     """Framework, position, recovered schedule, stored vs recomputed LR of a checkpoint."""
     from ..checkpoints import read_info
     from ..checkpoints.report import inspect as report
+    from ..checkpoints.report import mismatch
     from ..render.reports import inspect_text
 
     if not checkpoint.exists():
         raise LrplanError(f"{checkpoint} does not exist")
     opts = common.read_options(steps, lr, sets)
     new = common.load(plan, None, steps, lr, sets) if plan is not None else None
-    out = report(read_info(checkpoint, opts, config=config, plan=new))
+    out = report(read_info(checkpoint, opts, config=config, plan=new), opts, config)
     if as_json:
         print(json.dumps(out, default=str))
     else:
@@ -56,7 +58,7 @@ def inspect(
         sys.stdout.write(text)
         for n in notes:
             common.note(n)
-    return int(ExitCode.MISMATCH) if out["check"]["match"] is False else 0
+    return int(ExitCode.MISMATCH) if mismatch(out) else 0
 
 
 RESUME_EXAMPLES = """Examples:
@@ -70,7 +72,7 @@ RESUME_EXAMPLES = """Examples:
 
 
 def resume(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint file or directory."),
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint file or directory."),
     extend_to: str = typer.Option(..., "--extend-to", help="The new last step (150k, 2M)."),
     to: Optional[str] = typer.Option(None, "--to", help="Emit the config for this framework (default: the checkpoint's)."),
     wsd: Optional[str] = typer.Option(None, "--wsd", help="Switch to WSD: hold the current LR, anneal over the last N steps."),

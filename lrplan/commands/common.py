@@ -12,6 +12,17 @@ from ..errors import LrplanError
 STEPS_HELP = "Total optimizer steps when the source lacks it (100k, 1.5M)."
 LR_HELP = "Peak LR when the source lacks it; without it LRs are multipliers of 1.0."
 FROM_HELP = "Force the source format (spec, json, megatron, deepspeed, hf, torchtitan, checkpoint)."
+INVOCATION: list[str] = []  # this run's arguments (set by lrplan.cli.main), for "run it again with ..." hints
+
+
+def command_line(*extra: str) -> str:
+    """The command that was run, with ``extra`` arguments added, ready to paste."""
+    import shlex
+
+    return shlex.join(["lrplan", *INVOCATION, *extra])
+
+
+STDIN_HELP = " Read from standard input when omitted and piped (or given as -)."
 SET_HELP = "Extra facts a source may need, KEY=VALUE (dataset_size=, world_size=, seq_length=...)."
 
 
@@ -43,6 +54,15 @@ def read_options(steps: str | None, lr: float | None, sets: list[str] | None):
     if lr is not None and not lr > 0:
         raise LrplanError("--lr must be positive")
     return ReadOptions(steps=steps, lr=lr, extra=tuple(extra))
+
+
+def piped_source() -> str:
+    """``-`` when standard input is piped (the SOURCE was left out, as Unix filters allow), else a usage error."""
+    from ..sources import WHAT_A_SOURCE_IS
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise LrplanError("missing SOURCE (nothing is piped in either)", hint=WHAT_A_SOURCE_IS)
+    return "-"
 
 
 def load(source: str, fmt: str | None, steps, lr, sets):

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import LrplanError
+from ..errors import InexpressibleError, LrplanError
 from . import common
 
 
@@ -36,7 +36,9 @@ PLOT_EXAMPLES = """Examples:
 
 
 def plot(
-    sources: List[str] = typer.Argument(..., help="One or more schedules (spec, preset, config, checkpoint)."),
+    sources: Optional[List[str]] = typer.Argument(
+        None, metavar="SOURCE...", show_default=False,
+        help="One or more schedules (spec, preset, config, checkpoint)." + common.STDIN_HELP),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write .png/.svg/.pdf/.html instead."),
     steps: Optional[str] = common.steps_option(),
     lr: Optional[float] = common.lr_option(),
@@ -52,12 +54,14 @@ def plot(
     from ..keypoints import boundary_steps, parse_step, shown_until
     from ..render.terminal import Series, phase_legend, render
 
+    sources = sources or [common.piped_source()]
     loaded = [common.load(s, fmt, steps, lr, sets) for s in sources]
     for ld in loaded:
         for n in ld.notes:
             common.note(n)
     first = loaded[0].schedule
-    k_max = shown_until([ld.schedule for ld in loaded], until)
+    k_max = shown_until([ld.schedule for ld in loaded], until,
+                        at_least=max(ld.raw.get("_next_step", 0) for ld in loaded))
     marks = tuple(parse_step(m, first, what="--mark") for m in mark or [])
     series = [Series(ld.schedule, ld.label) for ld in loaded]
     if output is not None:
@@ -85,7 +89,9 @@ TABLE_EXAMPLES = """Examples:
 
 
 def table(
-    source: str = typer.Argument(..., help="The schedule (spec, preset, config, checkpoint)."),
+    source: Optional[str] = typer.Argument(None, metavar="SOURCE",
+                                           help="The schedule (spec, preset, config, checkpoint)."
+                                           + common.STDIN_HELP, show_default=False),
     at: Optional[str] = typer.Option(None, "--at", help="Steps to show, e.g. 0,1,500,50%,1.5M."),
     every: Optional[str] = typer.Option(None, "--every", help="A row every N steps."),
     output_format: str = typer.Option("text", "--format", "-f", help="text, csv, json or md."),
@@ -100,10 +106,12 @@ def table(
 
     if output_format not in ("text", "csv", "json", "md"):
         raise LrplanError(f"--format must be text, csv, json or md, got {output_format!r}")
-    ld = common.load(source, fmt, steps, lr, sets)
+    ld = common.load(source if source is not None else common.piped_source(), fmt, steps, lr, sets)
     for n in ld.notes:
         common.note(n)
-    chosen, notes = table_steps(ld.schedule, at, every)
+    position = ld.raw.get("_next_step")
+    chosen, notes = table_steps(ld.schedule, at, every,
+                                {position: "the checkpoint's next update"} if position is not None else None)
     pts = named(points(ld.schedule, chosen, notes), ld.step_name)
     text = render_table(pts, ld, output_format)
     sys.stdout.write(text)
@@ -120,8 +128,10 @@ AT_STEP_EXAMPLES = """Examples:
 
 
 def at_step(
-    step: str = typer.Argument(..., help="Optimizer step (0-based), e.g. 53210, 50%, 1.5M."),
-    source: str = typer.Argument(..., help="The schedule (spec, preset, config) or a checkpoint."),
+    step: str = typer.Argument(..., metavar="STEP", help="Optimizer step (0-based), e.g. 53210, 50%, 1.5M."),
+    source: Optional[str] = typer.Argument(None, metavar="SOURCE",
+                                           help="The schedule (spec, preset, config) or a checkpoint."
+                                           + common.STDIN_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
     steps: Optional[str] = common.steps_option(),
     lr: Optional[float] = common.lr_option(),
@@ -134,6 +144,7 @@ def at_step(
     from ..keypoints import at_step_point
     from ..sources import checkpoint_path
 
+    source = source if source is not None else common.piped_source()
     path = checkpoint_path(source, fmt)
     if path is not None:
         return _checkpoint_at_step(step, path, common.read_options(steps, lr, sets), plan, config, as_json,
@@ -158,18 +169,18 @@ def at_step(
 
 def _checkpoint_at_step(step, path, opts, plan, config, as_json, load_args) -> int:
     from ..checkpoints import read_info
-    from ..checkpoints.report import at_step
+    from ..checkpoints.report import at_step, mismatch
     from ..errors import ExitCode
     from ..render.reports import at_step_text
 
     new = common.load(plan, None, *load_args) if plan is not None else None
     info = read_info(path, opts, config=config, plan=new)
-    out = at_step(step, info, plan=new, opts=opts)
+    out = at_step(step, info, plan=new, opts=opts, config=config)
     if as_json:
         print(json.dumps(out, default=str))
     else:
         sys.stdout.write(at_step_text(out))
-    return int(ExitCode.MISMATCH) if out["check"]["match"] is False else 0
+    return int(ExitCode.MISMATCH) if mismatch(out) else 0
 
 
 CONVERT_EXAMPLES = """Examples:
@@ -183,7 +194,9 @@ CONVERT_EXAMPLES = """Examples:
 
 
 def convert(
-    source: str = typer.Argument(..., help="The schedule (spec, preset, config, checkpoint)."),
+    source: Optional[str] = typer.Argument(None, metavar="SOURCE",
+                                           help="The schedule (spec, preset, config, checkpoint)."
+                                           + common.STDIN_HELP, show_default=False),
     to: str = typer.Option(..., "--to", help="Target: megatron, deepspeed, hf, torch, lightning, torchtitan, optax, "
                                              "spec, json."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to a file instead of stdout."),
@@ -199,14 +212,20 @@ def convert(
     from ..convert import convert as write, target_format
     from ..frameworks.base import WriteOptions
 
+    source = source if source is not None else common.piped_source()
     target = target_format(to)
     if variant is None and output is not None:
         variant = target.variants.get(output.suffix.lower())  # -o recipe.yaml asks for YAML, not Python
     ld = common.load(source, fmt, steps, lr, sets)
     for n in ld.notes:
         common.note(n)
-    written = write(ld.schedule, to, WriteOptions(approx=approx, source_label=ld.label, variant=variant,
-                                                  version=__version__))
+    try:
+        written = write(ld.schedule, to, WriteOptions(approx=approx, source_label=ld.label, variant=variant,
+                                                      version=__version__))
+    except InexpressibleError as e:
+        if "--approx" in (e.hint or "") and not approx:
+            e.hint = f"{e.hint}: {common.command_line('--approx')}"
+        raise
     for n in written.notes:
         common.note(n)
     if output is not None:

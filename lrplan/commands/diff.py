@@ -30,8 +30,8 @@ Exit status: 0 when equal within the tolerance, 1 when they differ, 2 on bad inp
 
 
 def diff(
-    a: str = typer.Argument(..., help="Schedule A (spec, preset, config, checkpoint)."),
-    b: str = typer.Argument(..., help="Schedule B, compared against A."),
+    a: str = typer.Argument(..., metavar="A", help="Schedule A (spec, preset, config, checkpoint)."),
+    b: str = typer.Argument(..., metavar="B", help="Schedule B, compared against A."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write .png/.svg/.pdf/.html."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as a JSON object."),
     tolerance: float = typer.Option(1e-12, "--tolerance", help="Relative tolerance (default: the exactness "

@@ -34,7 +34,9 @@ EXPLAIN_EXAMPLES = """Examples:
 
 
 def explain(
-    source: str = typer.Argument(..., help="The schedule (spec, preset, config, checkpoint)."),
+    source: Optional[str] = typer.Argument(None, metavar="SOURCE",
+                                           help="The schedule (spec, preset, config, checkpoint)."
+                                           + common.STDIN_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of text."),
     steps: Optional[str] = common.steps_option(),
     lr: Optional[float] = common.lr_option(),
@@ -44,7 +46,7 @@ def explain(
     """The schedule in plain words: phases, peak and floor, the conventions that apply, key points."""
     from .. import explain as ex
 
-    ld = common.load(source, fmt, steps, lr, sets)
+    ld = common.load(source if source is not None else common.piped_source(), fmt, steps, lr, sets)
     result = ex.explain(ld)
     if as_json:
         doc = ex.as_dict(result)
@@ -79,7 +81,8 @@ Exit status: 0 when no rule of error severity fired, 4 when one did, 2 when the 
 
 
 def lint(
-    source: Optional[str] = typer.Argument(None, help="The schedule (spec, preset, config, checkpoint)."),
+    source: Optional[str] = typer.Argument(None, metavar="SOURCE", help="The schedule (spec, preset, config, "
+                                           "checkpoint)." + common.STDIN_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of text."),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Skip a rule by id, e.g. LR001 (repeatable)."),
     list_rules: bool = typer.Option(False, "--list", help="List the rules and exit."),
@@ -94,8 +97,9 @@ def lint(
     if list_rules:
         _print_rules(lt.rules_table(), as_json)
         return 0
-    if source is None:
+    if source is None and sys.stdin.isatty():
         raise LrplanError("lint needs a SOURCE", hint="or pass --list to see the rules")
+    source = source if source is not None else common.piped_source()
     skip = {x.strip().upper() for item in ignore or [] for x in item.split(",") if x.strip()}
     known = {r[0] for r in lt.rules_table()}
     for rid in skip - known:
@@ -139,7 +143,7 @@ PRESETS_EXAMPLES = """Examples:
 
 
 def presets(
-    name: Optional[str] = typer.Argument(None, help="Show one preset with its source."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show one preset with its source."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Published schedules with their sources; a preset name is a SOURCE for every command."""

@@ -7,6 +7,31 @@ def _position(out: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in out["position"].items() if v is not None)
 
 
+def history_lines(out: dict) -> list[str]:
+    """What else was checked (earlier checkpoints, the log history) and what was not."""
+    lines = []
+    hist = out.get("history", {}).get("checkpoints", [])
+    bad = [c for c in hist if c.get("match") is False or "error" in c]
+    if hist:
+        steps = ", ".join(str(c.get("step", "?")) for c in hist[:8]) + (", ..." if len(hist) > 8 else "")
+        lines.append(f"  also checked: {len(hist)} other checkpoint(s) of the run (steps {steps}): "
+                     + ("all match" if not bad else f"{len(bad)} differ"))
+        for c in bad[:10]:
+            if "error" in c:
+                lines.append(f"    {c['checkpoint']}: not readable ({c['error']})")
+            else:
+                lines.append(f"    warning: {c['checkpoint']} (step {c['step']}): stored LR {c['stored']:.6g} != "
+                             f"recomputed {c['recomputed']:.6g}")
+    if "log_history" in out:
+        h = out["log_history"]
+        verdict = "the schedule explains none of the rules" if h["rule"] == "neither" and h["entries"] else ""
+        lines.append(f"  log_history: {h['entries']} LRs, logging rule transformers {h['rule']}"
+                     + (f" (warning: {verdict})" if verdict else ""))
+    if "history" in out:
+        lines.append(f"  not checked: {out['history']['not_checked']}")
+    return lines
+
+
 def check_lines(c: dict) -> list[str]:
     if c["match"] is None:
         return ["  stored LR: not in the checkpoint" if c["stored"] is None else
@@ -24,7 +49,7 @@ def at_step_text(out: dict) -> str:
              f"step {out['step']}: lr {out['lr']:.6g} ({out['phase']})"]
     if out.get("framework_step"):
         lines.append(f"  {out['framework_step']}")
-    lines += check_lines(out["check"])
+    lines += check_lines(out["check"]) + history_lines(out)
     lines.append(f"resuming (first update, step {out['next_step']}):")
     for o in out["resume"]:
         val = "fails: " + o["error"] if o["error"] else f"lr {o['first_lr']:.6g}" if o["first_lr"] is not None else "?"
@@ -49,9 +74,6 @@ def inspect_text(out: dict) -> tuple[str, list[str]]:
         for p in out["key_points"]:
             note = f"  {p['note']}" if p["note"] else ""
             lines.append(f"  step {p['step']:>10}  lr {p['lr']:.6g}  {p['phase']}{note}")
-    lines += check_lines(out["check"])
-    if "log_history" in out:
-        h = out["log_history"]
-        lines.append(f"  log_history: {h['entries']} LRs, logging rule transformers {h['rule']}")
+    lines += check_lines(out["check"]) + history_lines(out)
     lines += [f"missing: {m}" for m in out["missing"]]
     return "\n".join(lines) + "\n", out["notes"] + out.get("schedule_notes", [])

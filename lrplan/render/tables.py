@@ -46,14 +46,18 @@ def render_table(points: list[Point], loaded, fmt: str) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    title = loaded.label if len(loaded.label) < 70 else loaded.label[:67] + "..."
-    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    # The title is a line of its own above the table: as the table's own title rich would wrap it at the
+    # table's width, in the middle of a number ("peak=3e-" / "4").
+    title = loaded.label if len(loaded.label) < 100 else loaded.label[:97] + "..."
+    t = Table(show_edge=False, pad_edge=False)
     for h in header:
         t.add_column(h, justify="right" if h in ("step", "lr", unit) else "left")
     for row in body:
         t.add_row(*row)
     buf = io.StringIO()
-    Console(file=buf, width=110, highlight=False).print(t)
+    con = Console(file=buf, width=110, highlight=False)
+    con.print(title, markup=False, overflow="ignore", crop=False, soft_wrap=True)
+    con.print(t)
     caption = "LR is a multiplier of the peak (pass --lr for absolute values)" if s.peak_lr is None else ""
     return buf.getvalue() + (caption + "\n" if caption else "")
 

@@ -193,8 +193,22 @@ def _x_axis(cols, x_max, col_of, mark_cols, bound_cols, x_label):
     return [[(" " * LABEL_W + " └" + "".join(axis), "dim")], [("".join(ticks).rstrip(), "dim")]]
 
 
+# Without colour (output piped to a file) the series are told apart by their glyph: the first keeps its
+# braille dots, each other one draws with a mark of its own, and the legend shows each curve's glyph.
+PLAIN_MARKS = {STYLES[0]: "⠿", **dict(zip(STYLES[1:], "•×+o#"))}
+
+
+def _plain(text: str, style: str) -> str:
+    if text == "━━ ":
+        return PLAIN_MARKS.get(style, "━") * 2 + " "
+    if style in PLAIN_MARKS and style != STYLES[0] and len(text) == 1 and 0x2800 < ord(text) <= 0x28FF:
+        return PLAIN_MARKS[style]
+    return text
+
+
 def as_text(lines: list[list[tuple[str, str]]]) -> str:
-    return "\n".join("".join(t for t, _ in runs).rstrip() for runs in lines)
+    """The chart as plain text: each series in its own glyph, so a piped chart still tells them apart."""
+    return "\n".join("".join(_plain(t, st) for t, st in runs).rstrip() for runs in lines)
 
 
 def phase_legend(s: Schedule) -> str:

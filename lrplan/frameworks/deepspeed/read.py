@@ -138,12 +138,23 @@ def from_config(config: dict, opts: ReadOptions = ReadOptions()) -> Loaded:
     lr, peak, mom = BUILDERS[kind](ctx, values)
     total = ctx.total(values)
     lr = _fit_warmup(lr, total, ctx)
-    schedule = Schedule(lr=lr, peak_lr=peak, total=total, axis=Axis(), momentum=mom)
+    schedule = Schedule(lr=lr, peak_lr=peak, total=total, axis=_axis(config), momentum=mom)
     ctx.notes.append(f"DeepSpeed's first update uses the constructor value ({CTOR_VALUE[kind]}); "
                      "update k then uses the class's f(k-1) (the engine steps the scheduler after the update)")
     raw = dict(config)
     raw["_defaults_applied"] = list(ctx.defaults)
     return Loaded(schedule, "deepspeed", f"DeepSpeed {kind}", tuple(ctx.notes), step_name, raw)
+
+
+def _axis(config: dict) -> Axis:
+    """Optimizer steps, with the global batch when the config says it (``train_batch_size``: samples per
+    step), so that diff can line a DeepSpeed run up with one on samples or tokens."""
+    from ...ir import ConstantBatch
+
+    size = config.get("train_batch_size")
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return Axis(batch=ConstantBatch(size))
+    return Axis()
 
 
 def _fit_warmup(curve: Curve, total: float | None, ctx: "_Ctx") -> Curve:
@@ -284,7 +295,8 @@ def _no_scheduler(ctx: _Ctx) -> Loaded:
                      " passes a client lr_scheduler to deepspeed.initialize, which always wins)")
     raw = dict(ctx.config)
     raw["_defaults_applied"] = []
-    return Loaded(Schedule(lr=curve, peak_lr=lr, total=total), "deepspeed", "DeepSpeed (no scheduler)",
+    return Loaded(Schedule(lr=curve, peak_lr=lr, total=total, axis=_axis(ctx.config)), "deepspeed",
+                  "DeepSpeed (no scheduler)",
                   tuple(ctx.notes), step_name, raw)
 
 

@@ -124,6 +124,15 @@ JNP_SHAPES: dict[str, str] = {
 }
 
 
+# jax_enable_x64 is process-wide: said in the code and in a note, so nobody's model silently turns 64-bit.
+X64_LINES = [comment("float64 counts and values: needed for the schedule to match lrplan exactly. Note that"),
+             comment("jax_enable_x64 is global: every jax array in this program becomes 64-bit by default."),
+             comment("Without it the schedule is computed in float32 (about 1e-7 relative)."),
+             'jax.config.update("jax_enable_x64", True)']
+X64_NOTE = ("the emitted optax code turns on jax_enable_x64 for the whole program (64-bit arrays by default "
+            "everywhere); without that line the schedule rounds to float32, about 1e-7 relative")
+
+
 def _schedule_fn(schedule: Schedule) -> list[str]:
     curve, unit = schedule.lr, schedule.axis.unit
     body = ["def schedule(count):",
@@ -153,8 +162,7 @@ def _schedule_fn(schedule: Schedule) -> list[str]:
 def function_code(schedule: Schedule) -> list[str]:
     kinds = sorted({s.kind for s in schedule.lr.segments})
     lines = ["import math", "", "import jax", "import jax.numpy as jnp", "",
-             comment("float64 counts and values: needed for the schedule to match lrplan exactly."),
-             'jax.config.update("jax_enable_x64", True)', "", *data_lines(schedule), ""]
+             *X64_LINES, "", *data_lines(schedule), ""]
     for k in kinds:
         lines += ["", JNP_SHAPES[k]]
     lines += ["_SHAPES = {" + ", ".join(repr(k) + ": " + shape_function_name(k) for k in kinds) + "}", "", "",
@@ -254,9 +262,7 @@ CAST = [
 
 
 def builtin_code(pieces: list[str], bounds: list[int]) -> list[str]:
-    lines = ["import jax", "import jax.numpy as jnp", "import optax", "",
-             comment("float64 counts and values: needed for the schedule to match lrplan exactly."),
-             'jax.config.update("jax_enable_x64", True)', ""]
+    lines = ["import jax", "import jax.numpy as jnp", "import optax", "", *X64_LINES, ""]
     if not bounds:
         return lines + ["_optax_schedule = " + pieces[0], *CAST]
     if pieces[0].startswith("optax.warmup_cosine"):
@@ -276,7 +282,7 @@ def write(schedule: Schedule, opts):
     if opts.variant not in (None, "builtin", "function"):
         raise LrplanError(f"unknown optax variant {opts.variant!r}",
                           hint="variants: default (built-ins where exact), builtin, function")
-    notes = check_companions(schedule, "optax", opts.approx)
+    notes = check_companions(schedule, "optax", opts.approx) + [X64_NOTE]
     if schedule.peak_lr is None:
         notes.append("no peak LR: schedule(count) is a multiplier; multiply it by your learning rate")
     found = builtin_pieces(schedule) if opts.variant != "function" else None
