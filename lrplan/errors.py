@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     INEXPRESSIBLE = 3  # `convert --to X`: X cannot express the schedule exactly
     LINT = 4  # `lint`: a rule of error severity fired
     MISMATCH = 5  # `inspect`/`at-step`: checkpoint disagrees with its recomputed schedule
+    HOSTILE = 6  # a checkpoint names code that would run on load (os.system, eval...): nothing ran
     INTERNAL = 70  # a bug in lrplan (rerun with --traceback and report it)
     OUTPUT = 73  # the output file cannot be written (full disk, read-only, bad path); sysexits EX_CANTCREAT
 

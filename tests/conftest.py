@@ -72,7 +72,15 @@ print("built" if builder is not None else "no op to build")
 
 def pytest_configure(config):
     if not os.environ.get("TORCH_EXTENSIONS_DIR"):
-        os.environ["TORCH_EXTENSIONS_DIR"] = str(config.cache.mkdir("torch_extensions"))
+        if getattr(config, "cache", None) is not None:
+            root = config.cache.mkdir("torch_extensions")
+        else:  # -p no:cacheprovider
+            import tempfile
+            from pathlib import Path
+
+            root = Path(tempfile.gettempdir()) / f"lrplan-tests-{os.getuid()}" / "torch_extensions"
+            root.mkdir(parents=True, exist_ok=True)
+        os.environ["TORCH_EXTENSIONS_DIR"] = str(root)
 
 
 @pytest.fixture(scope="session")

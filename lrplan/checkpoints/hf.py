@@ -30,6 +30,19 @@ def _load(path: Path):
     return safepickle.plain(safepickle.load_file(path))
 
 
+# TrainingArguments.lr_scheduler_type is a SchedulerType member. Pickled by name (Python 3.12+, and 3.11.0-2
+# for str enums) it reads back as the member's name; its value is that name in lower case, but for one.
+MEMBER_VALUES = {"REDUCE_ON_PLATEAU": "reduce_lr_on_plateau"}
+
+
+def _training_args(path: Path) -> dict:
+    fields = plain_fields(_load(path))
+    kind = fields.get("lr_scheduler_type")
+    if isinstance(kind, safepickle.EnumName):
+        fields["lr_scheduler_type"] = MEMBER_VALUES.get(str(kind), str(kind).lower())
+    return fields
+
+
 def state_json(path: Path) -> dict:
     from ..fileio import read_text
 
@@ -70,7 +83,7 @@ def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
     ds = sorted(p.name for p in d.glob("global_step*") if p.is_dir())
     if ds:
         info.notes.append(f"this HF run used DeepSpeed ({ds[-1]}/ holds the engine state)")
-    fields = plain_fields(_load(d / "training_args.bin")) if (d / "training_args.bin").is_file() else {}
+    fields = _training_args(d / "training_args.bin") if (d / "training_args.bin").is_file() else {}
     max_steps = count(ts.get("max_steps"), "trainer_state.json max_steps", d)
     if config:
         info.loaded = load_config(config, CONFIG_FORMAT, opts)

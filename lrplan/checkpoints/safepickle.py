@@ -12,6 +12,7 @@ converted nodes, nesting depth) so hostile files end in a :class:`CheckpointErro
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import contextvars
 import io
@@ -21,7 +22,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ExitCode
 
 # data.pkl holds metadata only (a storage reference per tensor): well under 1 MB even for large models.
 MAX_PICKLE_BYTES = 16 * 1024 * 1024
@@ -118,6 +119,24 @@ def _latin1(text, encoding="latin1"):
     return text.encode("latin1")
 
 
+class EnumName(str):
+    """An enum member pickled by name (``getattr(Cls, "NAME")``: Python 3.12+, and 3.11.0-3.11.2 for str
+    enums): its member name, with the class it belongs to. The real getattr is never called."""
+
+    qualname = ""
+
+
+def _getattr(obj, name):
+    """``builtins.getattr`` in a pickle: only ``getattr(<a class>, "MEMBER")``, the by-name pickling of an enum
+    member, is answered (with an inert member record); any other use is code to run: hostile."""
+    if isinstance(obj, type) and issubclass(obj, Record) and isinstance(name, str) and name.isidentifier():
+        _spend()
+        member = EnumName(name[:200])
+        member.qualname = f"{obj._module}.{obj._name}"
+        return member
+    raise HostileError(f"the pickle calls getattr on {obj!r:.60} (not an enum member lookup)")
+
+
 def _reconstructor(cls, base, state=None):
     # copyreg._reconstructor(cls, object, None) from protocol 0/1 pickles: only records are built
     if isinstance(cls, type) and issubclass(cls, Record):
@@ -131,15 +150,57 @@ ALLOWED = {
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "complex"): complex,
+    ("builtins", "getattr"): _getattr,  # enum members by name only; see _getattr
     ("_codecs", "encode"): _latin1,
     ("copyreg", "_reconstructor"): _reconstructor,
-    ("copy_reg", "_reconstructor"): _reconstructor,
     ("torch", "Size"): _size,
 }
 
+# Globals whose only use in a pickle is to run code on load (os.system, eval, subprocess.Popen, ...). No
+# checkpoint names them; one that does is hostile: lrplan says so, where it sits, and reads no further.
+# (They are never called either way: every global outside the allow-list becomes an inert Record.)
+HOSTILE_MODULES = frozenset({
+    "os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "importlib", "runpy", "pty", "ctypes",
+    "multiprocessing", "code", "codeop", "pickle", "_pickle", "marshal", "webbrowser", "commands", "platform",
+    "signal", "asyncio", "threading", "_thread", "pdb", "bdb", "timeit", "cProfile", "profile", "tempfile",
+    "glob", "urllib", "http", "ftplib", "smtplib", "telnetlib", "xmlrpc", "zipimport", "pkgutil", "site",
+    "operator", "_operator", "inspect", "ast", "builtins.__import__", "nturl2path", "popen2"})
+HOSTILE_BUILTINS = frozenset({"eval", "exec", "compile", "open", "__import__", "setattr", "delattr",
+                              "globals", "locals", "vars", "input", "breakpoint", "exit", "quit", "help",
+                              "execfile", "apply", "reload", "file", "__loader__", "__build_class__"})
+
+
+# plain data that lives in a module whose functions are hostile: Megatron's args hold exit_signal, a
+# signal.Signals member (pickled as a call of the enum class with the signal's number)
+INERT_NAMES = frozenset({("signal", "Signals"), ("signal", "Handlers"), ("signal", "Sigmasks"),
+                         ("platform", "uname_result")})
+
+
+def hostile(module: str, name: str) -> bool:
+    if (module, name) in INERT_NAMES:
+        return False
+    top = module.split(".")[0]
+    return top in HOSTILE_MODULES or module in HOSTILE_MODULES or (
+        top in ("builtins", "__builtin__") and name in HOSTILE_BUILTINS)
+
+
+class HostileError(CheckpointError):
+    """The file names code that would run on load: nothing ran, and nothing more is read from it."""
+
+    exit_code = ExitCode.HOSTILE
+
 
 class SafeUnpickler(pickle.Unpickler):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.hostile: list[str] = []
+
     def find_class(self, module: str, name: str):
+        # the names a Python-3 pickler wrote for Python 2 (fix_imports): mapped back, as pickle itself does
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if hostile(module, name):
+            self.hostile.append(f"{module}.{name}")
         found = ALLOWED.get((module, name))
         return found if found is not None else _record_type(module, name)
 
@@ -155,7 +216,19 @@ def loads(data: bytes, *, what: str = "pickle"):
 def _load_stream(stream, what: str):
     token = _BUDGET.set([MAX_OBJECTS])
     try:
-        return SafeUnpickler(stream, encoding="latin1").load()
+        unpickler = SafeUnpickler(stream, encoding="latin1")
+        try:
+            obj = unpickler.load()
+        except HostileError as e:
+            raise HostileError(f"{what} is hostile: {e.message}; nothing was run",
+                               hint="do not load this file with torch.load or pickle either") from None
+        if unpickler.hostile:
+            names = ", ".join(sorted(set(unpickler.hostile)))
+            where = locate_hostile(obj)
+            raise HostileError(f"{what} is hostile: it holds a pickled call of {names}"
+                               f" ({'at ' + where if where else 'not reachable from the saved object'});"
+                               " nothing was run", hint="do not load this file with torch.load or pickle either")
+        return obj
     except CheckpointError:
         raise
     except RecursionError:
@@ -245,6 +318,30 @@ def _load_pickle_stream(stream, what: str):
         raise CheckpointError(f"{what}: legacy torch file with unknown protocol {protocol!r}")
     _load_stream(stream, what)  # sys_info
     return _load_stream(stream, what)  # storages follow; never read
+
+
+def locate_hostile(obj, path: str = "", _depth: int = 0, _seen=None) -> str | None:
+    """Where in the loaded object the first record of a hostile global sits (``lr_scheduler.x``), or None."""
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen or _depth > MAX_DEPTH or len(seen) > MAX_NODES:
+        return None
+    seen.add(id(obj))
+    if isinstance(obj, Record) and hostile(obj._module, obj._name):
+        return path or "the top level"
+    if isinstance(obj, type) and issubclass(obj, Record) and hostile(obj._module, obj._name):
+        return path or "the top level"
+    items = []
+    if isinstance(obj, dict):
+        items = [(f"{path}.{k}" if path else str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
+    elif isinstance(obj, Record):
+        items = [(f"{path}({obj.qualname})", v) for v in (*obj.args, obj.state)]
+    for where, value in items:
+        found = locate_hostile(value, where, _depth + 1, seen)
+        if found:
+            return found
+    return None
 
 
 def plain(obj, *, _depth: int = 0, _memo=None, _budget=None):

@@ -181,12 +181,14 @@ def test_torch_needs_plan(name):
 def test_lambdalr_with_plan_checks_stored_lr():
     f = str(FIX / "torch" / "LambdaLR.pt")
     used = _expected("torch")["lr_used"]["LambdaLR"]
-    # the fixture's lambda is min(1, (k+1)/10): right plan (torchtitan-style warmup, shift=-1), then a wrong one
-    good = run_cli("at-step", "8", f, "--plan", "warmup=10(shift=-1),constant", "--steps", "40", "--lr", "3e-4",
+    # the fixture's lambda is min(1, (k+1)/10): the right plan is the torchtitan-style warmup (shift=1:
+    # (k + 1) / 10), the wrong one the plain k/10 warmup
+    good = run_cli("at-step", "8", f, "--plan", "warmup=10(shift=1),constant", "--steps", "40", "--lr", "3e-4",
                    "--json")
     bad = run_cli("at-step", "8", f, "--plan", "warmup=10,constant", "--steps", "40", "--lr", "3e-4", "--json")
-    if good.returncode == 0:
-        assert json.loads(good.stdout)["lr"] == pytest.approx(used[8], rel=1e-12)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["lr"] == pytest.approx(used[8], rel=1e-12)
+    assert json.loads(good.stdout)["check"]["match"] is True
     assert bad.returncode == 5, bad.stderr
     assert json.loads(bad.stdout)["check"]["match"] is False
     assert any("ahead" in c for c in json.loads(bad.stdout)["check"]["causes"])
@@ -299,3 +301,28 @@ def test_legacy_non_zip_torch_file(tmp_path):
     torch.save(st, d / "model_optim_rng.pt", _use_new_zipfile_serialization=False)
     info = read_info(tmp_path / "iter_0000010")
     assert info.next_step == 10 and compare(info)["match"]
+
+
+def test_hf_training_args_with_enum_pickled_by_name(tmp_path, monkeypatch):
+    """Python 3.12+ (and 3.11.0-2 for str enums) pickles SchedulerType.COSINE as getattr(SchedulerType,
+    'COSINE'): the same checkpoint written that way reads to the same schedule, and no getattr runs."""
+    import pickletools
+    import shutil
+
+    torch = require("torch")
+    require("transformers")
+    from transformers.trainer_utils import SchedulerType
+
+    d = tmp_path / "checkpoint-6"
+    shutil.copytree(FIX / "hf" / "checkpoint-6", d)
+    args = torch.load(d / "training_args.bin", weights_only=False)
+    monkeypatch.setattr(SchedulerType, "__reduce_ex__", lambda self, proto: (getattr, (type(self), self.name)))
+    torch.save(args, d / "training_args.bin")
+    with __import__("zipfile").ZipFile(d / "training_args.bin") as z:
+        pkl = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+    ops = [(op.name, arg) for op, arg, _ in pickletools.genops(pkl)]
+    assert ("GLOBAL", "__builtin__ getattr") in ops and ("BINUNICODE", "COSINE") in ops  # the by-name form
+    info = read_info(d)
+    assert info.loaded is not None
+    assert_lr_close(_curve(info, 6), _expected("hf")["lr_used"])
+    assert compare(info)["match"]

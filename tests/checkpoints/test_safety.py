@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lrplan.checkpoints import read_info, safepickle
-from lrplan.errors import CheckpointError
+from lrplan.errors import CheckpointError, ExitCode
 from conftest import require, run_cli
 
 FIX = Path(__file__).parents[1] / "fixtures" / "checkpoints"
@@ -33,7 +33,19 @@ class _Reduce:
         return self.func, self.args
 
 
+def _u(text: str) -> bytes:
+    """BINUNICODE of ``text`` (protocol 2+)."""
+    data = text.encode()
+    return b"X" + len(data).to_bytes(4, "little") + data
+
+
+def _build_calls_system(canary: Path) -> bytes:
+    """BUILD twice on the new object: the first sets its __setstate__ to os.system, the second calls it."""
+    return (b"}" + _u("__setstate__") + b"cos\nsystem\ns" + b"b" + _u(f"touch {canary}") + b"b.")
+
+
 def _payloads(canary: Path) -> dict[str, bytes]:
+    """Pickles that run code when loaded by the standard pickle module (each is checked to be live)."""
     touch = f"touch {canary}"
     src = f"open({str(canary)!r}, 'w').write('ran')"
     q = repr(touch).encode()
@@ -45,12 +57,21 @@ def _payloads(canary: Path) -> dict[str, bytes]:
         "stack_global_system": pickle.dumps({"lr_scheduler": _Reduce(os.system, (touch,))}, protocol=4),
         "inst_system": b"(S" + q + b"\nios\nsystem\n.",
         "obj_system": b"\x80\x02(cos\nsystem\nS" + q + b"\no.",
-        # BUILD with a __setstate__-less global then a REDUCE on the result
-        "build_then_reduce": b"\x80\x02cbuiltins\neval\n)\x81}bS" + repr(src).encode() + b"\n\x85R.",
-        "newobj_popen": b"\x80\x02csubprocess\nPopen\n]S" + repr(str(canary)).encode()[:0] + b"'touch'\naS"
-                        + repr(str(canary)).encode() + b"\na\x85\x81.",
-        "reduce_codecs_other": pickle.dumps(_Reduce(__import__("_codecs").encode, ("x", "rot13")), protocol=2),
+        # NEWOBJ builds a SimpleNamespace; BUILD gives it __setstate__ = os.system; a second BUILD calls it
+        "newobj_build_system": b"\x80\x02ctypes\nSimpleNamespace\n)\x81" + _build_calls_system(canary),
+        # the same with NEWOBJ_EX (protocol 4: class, args, kwargs)
+        "newobj_ex_build_system": b"\x80\x04ctypes\nSimpleNamespace\n)}\x92" + _build_calls_system(canary),
     }
+
+
+def test_every_hostile_payload_is_live(tmp_path):
+    """Positive control: each payload really runs its code under the standard pickle module."""
+    for kind, data in _payloads(tmp_path / "canary").items():
+        canary = tmp_path / "canary"
+        code = "import pickle, sys; pickle.loads(sys.stdin.buffer.read())"
+        subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=60)
+        assert canary.exists(), f"{kind} runs nothing under stock pickle: it proves nothing"
+        canary.unlink()
 
 
 def _torch_zip(data_pkl: bytes, name: str = "archive") -> bytes:
@@ -69,42 +90,78 @@ def canary(tmp_path):
     assert not c.exists(), "a pickled callable ran"
 
 
+NAMED = {"reduce_os_system": "posix.system", "reduce_eval": "builtins.eval", "reduce_exec": "builtins.exec",
+         "reduce_popen": "subprocess.Popen", "stack_global_system": "posix.system", "inst_system": "os.system",
+         "obj_system": "os.system", "newobj_build_system": "os.system", "newobj_ex_build_system": "os.system"}
+
+
 @pytest.mark.parametrize("kind", list(_payloads(Path("x"))))
 def test_hostile_pickle_runs_nothing_in_library(kind, canary):
     data = _payloads(canary)[kind]
     for blob in (data, _torch_zip(data)):
-        try:
-            obj = safepickle.load_bytes(blob, kind)
-        except CheckpointError:
-            continue
-        safepickle.plain(obj)  # converting must not run anything either
+        with pytest.raises(safepickle.HostileError) as e:
+            safepickle.load_bytes(blob, kind)
+        assert NAMED[kind] in e.value.message and "nothing was run" in e.value.message
     assert not canary.exists()
 
 
-@pytest.mark.parametrize("kind", ["reduce_os_system", "reduce_eval", "reduce_popen", "stack_global_system",
-                                  "inst_system", "obj_system"])
+@pytest.mark.parametrize("kind", list(_payloads(Path("x"))))
 def test_hostile_checkpoint_file_through_cli(kind, canary, tmp_path):
     for suffix, blob in ((".pt", _torch_zip(_payloads(canary)[kind])), (".bin", _payloads(canary)[kind])):
         f = tmp_path / f"evil{suffix}"
         f.write_bytes(blob)
-        for args in (["inspect", str(f)], ["at-step", "3", str(f)]):
+        for args in (["inspect", str(f)], ["at-step", "3", str(f)], ["table", str(f)]):
             r = run_cli(*args)
-            assert r.returncode == 2, r.stderr
-            assert r.stderr.startswith("error:") and "Traceback" not in r.stderr
+            assert r.returncode == ExitCode.HOSTILE, r.stderr
+            assert r.stderr.startswith("error:") and "is hostile" in r.stderr and NAMED[kind] in r.stderr
+            assert "Traceback" not in r.stderr
     assert not canary.exists()
 
 
 def test_hostile_scheduler_field_in_real_layout(canary, tmp_path):
-    """A DeepSpeed layout whose lr_scheduler entry is a REDUCE of os.system: read as an inert record."""
+    """A DeepSpeed layout whose lr_scheduler.last_batch_iteration is a pickled call of os.system: never run,
+    and named with where it sits (it was once read as None and the report went on)."""
     d = tmp_path / "run"
     (d / "global_step1").mkdir(parents=True)
     (d / "latest").write_text("global_step1")
-    state = {"lr_scheduler": _Reduce(os.system, (f"touch {canary}",)), "global_steps": 1, "skipped_steps": 0,
-             "ds_config": _Reduce(eval, (f"open({str(canary)!r},'w')",))}
-    (d / "global_step1" / "mp_rank_00_model_states.pt").write_bytes(_torch_zip(pickle.dumps(state, protocol=2)))
-    r = run_cli("inspect", str(d))
-    assert "Traceback" not in r.stderr
-    assert r.returncode in (0, 2)
+    state = {"lr_scheduler": {"last_batch_iteration": _Reduce(os.system, (f"touch {canary}",))},
+             "global_steps": 7, "skipped_steps": 0, "ds_config": {}}
+    data = pickle.dumps(state, protocol=2)
+    live = subprocess.run([sys.executable, "-c", "import pickle, sys; pickle.loads(sys.stdin.buffer.read())"],
+                          input=data, capture_output=True, timeout=60)
+    assert canary.exists() and live.returncode == 0  # the payload is live under stock pickle
+    canary.unlink()
+    (d / "global_step1" / "mp_rank_00_model_states.pt").write_bytes(_torch_zip(data))
+    for args in (["inspect", str(d)], ["at-step", "3", str(d), "--json"], ["resume", str(d), "--extend-to", "9"]):
+        r = run_cli(*args)
+        assert r.returncode == ExitCode.HOSTILE, r.stderr
+        assert "posix.system (at lr_scheduler.last_batch_iteration)" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unknown_inert_class_is_read(tmp_path):
+    """A class lrplan does not know, pickled as plain data (no call on load), stays an inert record."""
+    torch = require("torch")
+    import types
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    state = {"lr_scheduler": sched.state_dict(), "meta": types.SimpleNamespace(run="x")}
+    f = tmp_path / "ckpt.pt"
+    torch.save(state, f)
+    r = run_cli("inspect", str(f))
+    assert r.returncode == 0, r.stderr
+
+
+def test_only_the_latin1_codec_is_honoured():
+    """Protocol-2 bytes come as _codecs.encode(text, 'latin1'); any other codec call is refused."""
+    data = pickle.dumps(_Reduce(__import__("_codecs").encode, ("x", "rot13")), protocol=2)
+    assert pickle.loads(data) == "k"  # positive control: stock pickle runs the codec
+    with pytest.raises(CheckpointError, match="unexpected codec"):
+        safepickle.loads(data)
+    assert safepickle.loads(pickle.dumps(b"\xff\x00ab", protocol=2)) == b"\xff\x00ab"
 
 
 def test_nested_archive_in_dcp_entry(canary, tmp_path):
@@ -117,7 +174,8 @@ def test_nested_archive_in_dcp_entry(canary, tmp_path):
              no_dist=True)
     assert not canary.exists()  # saving pickles the reduce, it does not call it
     r = run_cli("inspect", str(d))
-    assert "Traceback" not in r.stderr and r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and r.returncode == ExitCode.HOSTILE, r.stderr
+    assert "entry 'lr_scheduler.last_epoch'" in r.stderr and "posix.system" in r.stderr
     del torch
 
 
@@ -165,15 +223,20 @@ def _zip_without_pkl() -> bytes:
     return buf.getvalue()
 
 
-def test_zip_bomb_is_bounded(tmp_path, monkeypatch):
-    monkeypatch.setattr(safepickle, "MAX_PICKLE_BYTES", 1 << 20)
+def test_zip_bomb_is_bounded(tmp_path):
+    """The real 16 MiB cap: a data.pkl past it is refused; one under it (a real pickle) is read."""
+    assert safepickle.MAX_PICKLE_BYTES == 16 * 1024 * 1024
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("archive/data.pkl", b"\x00" * (8 << 20))
+        z.writestr("archive/data.pkl", b"\x00" * (safepickle.MAX_PICKLE_BYTES + 1))
     f = tmp_path / "bomb.pt"
     f.write_bytes(buf.getvalue())
+    assert f.stat().st_size < 1 << 20
     with pytest.raises(CheckpointError, match="declares|expands"):
         safepickle.load_file(f)
+    under = pickle.dumps({"blob": b"x" * (safepickle.MAX_PICKLE_BYTES - 1024)}, protocol=2)
+    f.write_bytes(_torch_zip(under))
+    assert len(safepickle.load_file(f)["blob"]) == safepickle.MAX_PICKLE_BYTES - 1024
 
 
 def test_byteorder_bomb_is_bounded(tmp_path):
@@ -187,8 +250,16 @@ def test_byteorder_bomb_is_bounded(tmp_path):
     f = tmp_path / "bomb.pt"
     f.write_bytes(buf.getvalue())
     assert f.stat().st_size < 2 << 20
-    with pytest.raises(CheckpointError, match="byteorder"):
-        safepickle.load_file(f)
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="byteorder"):
+            safepickle.load_file(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"reading the byteorder member took {peak} bytes: it must be bounded by memory"
 
 
 def test_many_records_are_refused_while_unpickling():
