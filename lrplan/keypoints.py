@@ -158,7 +158,7 @@ def at_step_point(loaded, step_text: str) -> dict:
     return out
 
 
-MAX_TABLE_ROWS = 1_000_000
+MAX_TABLE_ROWS = 100_000_000  # a table is streamed, so only the disk it fills bounds it; this stops typos
 
 
 def table_steps(s: Schedule, at: str | None, every: str | None,
@@ -175,8 +175,9 @@ def table_steps(s: Schedule, at: str | None, every: str | None,
         if n is None:
             raise LrplanError("--every needs the total (pass --steps)")
         if n // step > MAX_TABLE_ROWS:
-            raise LrplanError(f"--every {every} would print {n // step} rows", hint="choose a larger step")
-        chosen, notes = list(range(0, n + 1, step)), {}
+            raise LrplanError(f"--every {every} would print {n // step:,} rows (at most {MAX_TABLE_ROWS:,})",
+                              hint="choose a larger step")
+        chosen, notes = range(0, n + 1, step), {}
     else:
         rows = _unique(key_steps(s) + sorted((extra or {}).items()))
         chosen, notes = [k for k, _ in rows], dict(rows)

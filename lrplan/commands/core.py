@@ -102,7 +102,7 @@ def table(
 ) -> None:
     """Key points of a schedule (phase boundaries, 25/50/75/90%, end) or chosen steps."""
     from ..keypoints import named, points, table_steps
-    from ..render.tables import render_table
+    from ..render.tables import STREAM_ROWS, render_table, stream_table
 
     if output_format not in ("text", "csv", "json", "md"):
         raise LrplanError(f"--format must be text, csv, json or md, got {output_format!r}")
@@ -112,7 +112,10 @@ def table(
     position = ld.raw.get("_next_step")
     chosen, notes = table_steps(ld.schedule, at, every,
                                 {position: "the checkpoint's next update"} if position is not None else None)
-    pts = named(points(ld.schedule, chosen, notes), ld.step_name)
+    if isinstance(chosen, range) and len(chosen) > STREAM_ROWS:
+        stream_table(sys.stdout.write, ld, chosen, output_format)  # chunk by chunk: memory stays flat
+        return
+    pts = named(points(ld.schedule, list(chosen), notes), ld.step_name)
     text = render_table(pts, ld, output_format)
     sys.stdout.write(text)
 
