@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lrplan.convert import convert
@@ -408,8 +408,20 @@ def ds_configs(draw):
     return cfg(kind, p, lr_)
 
 
+# Cases hypothesis found: a OneCycle momentum one float rounding apart (within 1e-12), and a WarmupCosineLR
+# whose cosine is a single step (total_num_steps = W'+1, which total_num_steps W' also gives) - the writer
+# must keep the run's own total.
+ONE_CYCLE = {"cycle_min_lr": 1e-05, "cycle_max_lr": 0.0001, "cycle_first_step_size": 1,
+             "cycle_second_step_size": 289, "decay_lr_rate": 0.0, "decay_step_size": 0, "decay_mom_rate": 0.0,
+             "cycle_first_stair_count": 0, "cycle_second_stair_count": 2}
+SHORT_COSINE = {"warmup_num_steps": 1, "warmup_type": "log", "total_num_steps": 3, "warmup_min_ratio": 0.0,
+                "cos_min_ratio": 0.0}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ds_configs())
+@example(cfg("OneCycle", ONE_CYCLE, 1e-4))
+@example(cfg("WarmupCosineLR", SHORT_COSINE, 1e-4))
 def test_round_trip_through_deepspeed_json(config):
     first = ds.from_config(copy.deepcopy(config), ReadOptions(steps="3000")).schedule
     text = _ds(first, WriteOptions(version="0.1.0", source_label="hypothesis")).text
@@ -418,7 +430,7 @@ def test_round_trip_through_deepspeed_json(config):
     assert_lr_close(lr(second, steps), lr(first, steps))
     if first.momentum is not None:
         assert_lr_close(companion_values(second, "momentum", steps), companion_values(first, "momentum", steps),
-                        rel=0.0, abs_=1e-15, what="beta1")
+                        what="beta1")
 
 
 # ---- CLI -------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import shlex
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lrplan.convert import convert
@@ -520,8 +520,16 @@ def megatron_flags(draw):
     return shlex.join(flags)
 
 
+# Found by hypothesis: fraction * decay length = 106.00000000000001, so iteration 106 is still warmup; a
+# fraction printed with fewer digits (0.51207729468599) moves it into the decay.
+WSD_FRACTION = ("--lr 0.0003 --lr-decay-style WSD --train-iters {} --lr-decay-iters 207 --global-batch-size 1"
+                " --lr-warmup-fraction 0.5120772946859904 --lr-wsd-decay-style exponential --lr-wsd-decay-iters 102")
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(megatron_flags())
+@example(WSD_FRACTION.format(105))
+@example(WSD_FRACTION.format(107))
 def test_round_trip_flags_ir_flags(flags):
     ld = megatron.FORMAT.read(flags, None, ReadOptions())
     text = convert(ld.schedule, "megatron", WriteOptions()).text

@@ -114,12 +114,15 @@ def _warmup_family(schedule: Schedule, body: list[Segment], lag: bool, why: str)
     if decay is None:
         return _config("WarmupLR", hi, absolute), why
     if decay.kind == "constant":
-        # total_num_steps <= W' (+1 for cosine): the first post-warmup step is already at the floor.
+        # total_num_steps <= W' (+1 for cosine): the first post-warmup step is already at the floor. Any
+        # such total gives this curve; the schedule's own run length is kept when it is one of them.
+        t_lin = _int(total) if total is not None and 1 <= total <= w else w
+        t_cos = _int(total) if total is not None and 1 <= total <= w + 1 else w
         if warm is None:
-            return _config("WarmupDecayLR", hi, dict(absolute, total_num_steps=w)), why
-        return [(_config("WarmupCosineLR", hi, dict(common, total_num_steps=w, warmup_min_ratio=_ratio(
+            return _config("WarmupDecayLR", hi, dict(absolute, total_num_steps=t_lin)), why
+        return [(_config("WarmupCosineLR", hi, dict(common, total_num_steps=t_cos, warmup_min_ratio=_ratio(
             warm.a, hi, peak), cos_min_ratio=_ratio(decay.a, hi, peak))), why),
-                (_config("WarmupDecayLR", hi, dict(absolute, total_num_steps=w)), why)]
+                (_config("WarmupDecayLR", hi, dict(absolute, total_num_steps=t_lin)), why)]
     if decay.kind == "cosine":
         t = decay.tau0 + decay.span_value if lag else (decay.end or total or decay.start + decay.span_value)
         base = _level(decay.a, peak) or peak

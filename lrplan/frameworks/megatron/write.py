@@ -270,12 +270,19 @@ def nearest(s: Schedule, t: Target) -> list[dict]:
 # ---- output -------------------------------------------------------------------------------------
 
 
-def _value_words(value) -> list[str]:
+# Values whose last digits move a phase boundary (Megatron compares steps with fraction * decay length):
+# printed in full, never shortened.
+EXACT_DIGITS = ("lr_warmup_fraction",)
+
+
+def _value_words(value, dest: str = "") -> list[str]:
     if isinstance(value, bool):
         return []
     if isinstance(value, tuple):
         return [str(v) for v in value]
-    return [_short_float(value) if isinstance(value, float) else str(value)]
+    if isinstance(value, float):
+        return [repr(value) if dest in EXACT_DIGITS else _short_float(value)]
+    return [str(value)]
 
 
 def _short_float(v: float) -> str:
@@ -289,7 +296,7 @@ def _short_float(v: float) -> str:
 
 def argv(args: dict) -> list[list[str]]:
     """One argv chunk per flag, in a fixed order (tables first, so output is stable)."""
-    return [[FLAG_OF_DEST[d], *_value_words(args[d])] for d in ORDER if d in args]
+    return [[FLAG_OF_DEST[d], *_value_words(args[d], d)] for d in ORDER if d in args]
 
 
 def render(args: dict, comments: list[str]) -> str:
@@ -301,7 +308,7 @@ def render(args: dict, comments: list[str]) -> str:
 def _text(s: Schedule, t: Target, args: dict, opts) -> str:
     args = dict(args)
     source = opts.source_label or "a schedule"
-    comments = ["lrplan " + (opts.version or "") + ": Megatron-LM schedule flags for " + source]
+    comments = [" ".join(filter(None, ["lrplan", opts.version])) + ": Megatron-LM schedule flags for " + source]
     if t.iteration_mode and s.axis.batch is None:
         comments.append("iteration mode: the LR per iteration does not depend on --global-batch-size; set it as usual")
     if s.peak_lr is None:
