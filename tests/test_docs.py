@@ -72,11 +72,17 @@ def test_cookbook_numbers(ran):
     text = (DOCS / "cookbook.md").read_text(encoding="utf-8")
     assert "class input value 64 and checkpointvalue 32 for warmup iterations do not match" in out
     assert "(jump +0)" in out and "0.000299486" in out
+    assert "for the decay to end pass --train-samples 400 (25 iterations)" in out  # task 1's warning
+    # the iteration plan (decay now 640 samples) and the samples plan with --train-samples 320 stop short of
+    # the floor; the fixed plan ends at the floor: no third warning
+    assert "the resumed run ends after step 39 at LR 4.80866e-05" in out
+    assert out.count("warning: the resumed run ends") == 2
+    assert "ends after step 19 at LR 9.75e-05" in out
     assert out.count("lr 0.000211624") >= 2
     assert "'step': 100001" in out  # task 2: identical up to step 100,000
     assert "'step': 40001" in out  # task 3: identical up to step 40,000
     assert "largest absolute difference: 0.000180477 at step 263" in out
-    for quoted in ("0.000211624", "0.000299486", "1.8e-4, is at step 263", "1.5e-7"):
+    for quoted in ("0.000211624", "0.000299486", "1.8e-4, is at step 263", "1.5e-7", "9.75e-05", "--train-samples 400"):
         assert quoted in text
 
 

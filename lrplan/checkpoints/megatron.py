@@ -190,6 +190,22 @@ def outcomes(info: Info, new: Loaded | None, opts: ReadOptions) -> list[Outcome]
     return out
 
 
+def end_advice(info: Info, new: Loaded, end: int) -> str | None:
+    """Megatron runs train_samples // global_batch_size iterations, counted from iteration 0, at the new batch
+    size: say how many samples the run length must be for the remaining decay to fit."""
+    import math
+
+    args = _args_of(new)
+    s = new.schedule
+    gbs, samples = args.get("global_batch_size"), args.get("train_samples")
+    if not isinstance(gbs, int) or samples is None or info.position_x is None or s.lr.end is None:
+        return None
+    left = s.lr.end - info.position_x  # samples until the decay ends, from the checkpoint's position
+    iters = info.next_step + math.ceil(left / gbs)
+    return (f"Megatron runs --train-samples {samples} // --global-batch-size {gbs} = {end} iterations; for the "
+            f"decay to end pass --train-samples {iters * gbs} ({iters} iterations)")
+
+
 def _args_of(ld: Loaded) -> dict:
     if ld.format != "megatron":
         raise LrplanError(f"--plan for a Megatron checkpoint must be Megatron flags, got {ld.format}",

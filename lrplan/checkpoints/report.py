@@ -110,8 +110,33 @@ def _plan(info: Info, new: Loaded, first_lr: float | None = None) -> dict:
         for f in (0, 0.25, 0.5, 0.75, 1.0):
             kk = info.next_step + int(round(f * span))
             pts.append({"step": kk, "lr": at(new, info, kk)})
-    return {"source": new.label, "old_lr_at_resume": old_lr, "new_lr_at_resume": new_lr,
-            "jump": new_lr - old_lr, "new_end": end, "curve": pts}
+    out = {"source": new.label, "old_lr_at_resume": old_lr, "new_lr_at_resume": new_lr,
+           "jump": new_lr - old_lr, "new_end": end, "curve": pts}
+    short = _ends_above_floor(info, new, end)
+    if short:
+        out["warning"] = short
+    return out
+
+
+def _ends_above_floor(info: Info, new: Loaded, end: int | None) -> str | None:
+    """A resumed run that stops before its schedule reaches the floor (a decay counted in samples that
+    the new batch size and run length no longer cover), said with what the framework would need."""
+    from ..evaluate import curve_value
+    from . import module
+
+    s = new.schedule
+    if end is None or end <= info.next_step or s.lr.end is None or s.lr.after != "hold":
+        return None
+    floor = curve_value(s.lr, s.peak, s.lr.end)
+    reached = at(new, info, end)  # where the curve is once the last update is done
+    if not reached > floor * (1 + 1e-9) + 1e-18:
+        return None
+    last = at(new, info, end - 1)
+    text = (f"the resumed run ends after step {end - 1} at LR {last:.6g}, before its decay reaches the floor "
+            f"{floor:.6g}")
+    advice = getattr(module(info.framework), "end_advice", None)
+    more = advice(info, new, end) if advice is not None else None
+    return text + (f": {more}" if more else "")
 
 
 def inspect(info: Info, opts: ReadOptions = ReadOptions(), config: str | None = None) -> dict:

@@ -60,6 +60,8 @@ def at_step_text(out: dict) -> str:
                      f"{p['new_lr_at_resume']:.6g} (jump {p['jump']:+.3g}); new end {p['new_end']}")
         for pt in p["curve"]:
             lines.append(f"  step {pt['step']}: {pt['lr']:.6g}")
+        if p.get("warning"):
+            lines.append(f"  warning: {p['warning']}")
     for m in out["missing"]:
         lines.append(f"missing: {m}")
     return "\n".join(lines) + "\n"
