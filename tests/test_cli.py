@@ -28,8 +28,9 @@ def test_plot_terminal_chart():
 def test_plot_overlay_has_a_legend():
     r = run_cli("plot", SPEC, "warmup=2000,constant,1-sqrt=20%", "--steps", "100k", "--width", "80")
     assert r.returncode == 0, r.stderr
-    assert "━━ warmup=2000,cosine,min=0.1" in r.stdout
-    assert "━━ warmup=2000,constant,1-sqrt=20%" in r.stdout
+    # piped: the curves are told apart by glyph, not colour
+    assert "⠿⠿ warmup=2000,cosine,min=0.1" in r.stdout
+    assert "•• warmup=2000,constant,1-sqrt=20%" in r.stdout
 
 
 def test_table_json_is_stable_and_exact():
@@ -196,3 +197,34 @@ def test_a_broken_import_is_not_swallowed(monkeypatch):
     monkeypatch.setitem(sys.modules, "lrplan.presets", None)
     with pytest.raises(ImportError):
         load("bert-base")
+
+
+def test_long_tables_stream_the_same_rows():
+    """A table over more rows than fit comfortably is streamed chunk by chunk; its rows are those the small
+    path prints for the same steps, in every format."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from lrplan.evaluate import lr
+    from lrplan.spec import parse_spec
+
+    spec, steps = "warmup=2000,cosine,min=0.1", "30k"
+    big = run_cli("table", spec, "--steps", steps, "--lr", "3e-4", "--every", "1", "--format", "csv")
+    assert big.returncode == 0, big.stderr
+    rows = list(csv.DictReader(io.StringIO(big.stdout)))
+    assert len(rows) == 30_001 and [int(r["step"]) for r in rows[:3]] == [0, 1, 2]
+    expected = lr(parse_spec(spec, steps=steps, lr=3e-4), np.arange(30_001))
+    assert [float(r["lr"]) for r in rows] == expected.tolist()  # repr round-trips every value exactly
+    few = run_cli("table", spec, "--steps", steps, "--lr", "3e-4", "--at", "0,1999,2000,29999", "--format", "csv")
+    small = {r["step"]: r for r in csv.DictReader(io.StringIO(few.stdout))}
+    for r in rows:
+        if r["step"] in small:
+            assert (r["lr"], r["phase"]) == (small[r["step"]]["lr"], small[r["step"]]["phase"])
+    doc = json.loads(run_cli("table", spec, "--steps", steps, "--every", "1", "--format", "json").stdout)
+    assert len(doc["points"]) == 30_001 and doc["points"][2000]["phase"] == "cosine"
+    text = run_cli("table", spec, "--steps", steps, "--every", "1").stdout.splitlines()
+    assert len(text) == 30_003 and text[0] == spec and text[-1].split()[:1] == ["30000"]
+    md = run_cli("table", spec, "--steps", steps, "--every", "1", "--format", "md").stdout.splitlines()
+    assert len(md) == 30_003 and md[2].startswith("| 0 | 0 | warmup")

@@ -103,7 +103,10 @@ def test_terminal_chart_fits_80_columns_with_lr_labels():
 def test_terminal_overlay_has_a_legend_and_marks():
     a, b = sched(lr=3e-4), sched("warmup=2000,constant,1-sqrt=20%", lr=3e-4)
     text = chart([terminal.Series(a, "A"), terminal.Series(b, "B")], 100_000, width=80, marks=(50_000,))
-    assert text.splitlines()[-2:] == ["  ━━ A", "  ━━ B"]
+    # as plain text (no colour) each curve keeps a glyph of its own, in the chart and in its legend line
+    assert text.splitlines()[-2:] == ["  ⠿⠿ A", "  •• B"]
+    body = "\n".join(text.splitlines()[:-2])
+    assert "•" in body and any(0x2800 < ord(c) <= 0x28FF for c in body)
     assert "▲" in text and "┊" in text
 
 
