@@ -19,12 +19,13 @@ torchtitan keeps extrapolating the decay (not used by a run of T steps); the IR 
 from __future__ import annotations
 
 import re
-import shlex
+
 import tomllib
 
 from ..errors import InexpressibleError, LrplanError, did_you_mean
-from ..values import number
 from ..ir import ONE, ZERO, Curve, Level, Schedule, Segment
+from ..values import number
+from . import shell
 from .base import Candidate, Format, Loaded, ReadOptions
 
 # torchtitan decay_type -> IR shape kind (both directions).
@@ -64,7 +65,7 @@ def _flag_value(text: str):
 def parse_flags(text: str) -> dict:
     """``--section.key value`` / ``--section.key=value`` flags -> nested dict."""
     config: dict = {}
-    tokens = shlex.split(text, comments=True)
+    tokens = shell.words(text, what="torchtitan flags")
     i = 0
     while i < len(tokens):
         tok = tokens[i]

@@ -20,7 +20,7 @@ from lrplan.frameworks.hf import trainer as _trainer  # noqa: F401  (hf.trainer)
 from lrplan.frameworks.base import ReadOptions, WriteOptions
 from lrplan.frameworks.hf.schedules import build
 from lrplan.ir import ONE, ZERO, Curve, Level, Schedule, Segment
-from tests.conftest import assert_lr_close, require, run_cli
+from conftest import assert_lr_close, require, run_cli
 
 ETA = 3e-4
 W, T, N = 1500, 10_000, 10_400  # every differential run covers >= 10k steps, past the end of the run

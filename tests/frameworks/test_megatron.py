@@ -26,7 +26,7 @@ from lrplan.evaluate import companion_values, lr
 from lrplan.frameworks import megatron
 from lrplan.frameworks.base import ReadOptions, WriteOptions
 from lrplan.spec import parse_spec
-from tests.conftest import assert_lr_close, require, run_cli
+from conftest import assert_lr_close, require, run_cli
 
 # ---- the reference: real megatron-core, stepped like Megatron-LM ---------------------------------
 
@@ -263,6 +263,54 @@ def test_shell_script_reads_like_the_flag_string():
 def test_shell_variable_holding_flags_is_split():
     args, _ = megatron.flags.parse_flags('ARGS="--lr 1e-4 --train-iters 500" ; python x.py $ARGS')
     assert args == {"lr": 1e-4, "train_iters": 500}
+
+
+# A block copied out of a launch script: the last line keeps its continuation, one continuation has a blank
+# after it, and the values come from shell variables set earlier in the paste, a default, or --set.
+PASTED = """LR=3e-4
+MIN_LR=3e-5
+GPT_ARGS="--lr-decay-style cosine \\
+    --lr $LR --min-lr ${MIN_LR} \\ 
+    --lr-warmup-iters ${WARMUP:-100} \\
+    --train-iters $TRAIN_ITERS --global-batch-size 8"
+torchrun pretrain_gpt.py $GPT_ARGS \\
+    --micro-batch-size 1 \\"""
+
+
+def test_pasted_block_with_continuations_and_shell_variables():
+    ld = megatron.FORMAT.read(PASTED, None, ReadOptions(extra=(("TRAIN_ITERS", "12000"),)))
+    same = megatron.FORMAT.read(CASES["cosine"], None, ReadOptions())
+    assert ld.raw["train_iters"] == 12000 and ld.raw["lr_warmup_iters"] == 100 and ld.raw["min_lr"] == 3e-5
+    steps = np.arange(12_100)
+    assert_lr_close(lr(ld.schedule, steps), lr(same.schedule, steps))
+    assert any("${WARMUP} is not set here: its default '100' is used" in n for n in ld.notes)
+
+
+def test_unset_shell_variable_is_named_with_how_to_supply_it():
+    with pytest.raises(LrplanError) as e:
+        megatron.FORMAT.read(PASTED, None, ReadOptions())
+    assert e.value.where == "--train-iters" and "$TRAIN_ITERS" in e.value.message
+    assert "--set TRAIN_ITERS=VALUE" in e.value.hint
+    r = run_cli("explain", "--from", "megatron", "--", PASTED)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--train-iters: takes the value of $TRAIN_ITERS" in r.stderr, r.stderr
+    r = run_cli("explain", "--from", "megatron", "--set", "TRAIN_ITERS=12000", "--", PASTED)
+    assert r.returncode == 0 and "12,000 optimizer steps" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("text", ["--lr 3e-4 --train-iters 1000 --lr-decay-style cosine \\",
+                                  "--lr 3e-4 \\\n --train-iters 1000 \\  \n --lr-decay-style cosine \\ "])
+def test_trailing_line_continuation_is_accepted(text):
+    args, _ = megatron.flags.parse_flags(text)
+    assert args == {"lr": 3e-4, "train_iters": 1000, "lr_decay_style": "cosine"}
+
+
+@pytest.mark.parametrize("source", ['--lr "3e-4 --train-iters 10', "--lr_scheduler.warmup_steps '10",
+                                    '--learning_rate 1e-4 --lr_scheduler_type "cosine'])
+def test_an_open_quote_is_a_located_error_in_every_flag_dialect(source):
+    r = run_cli("explain", "--", source)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert "no closing quotation" in r.stderr and "each ' and \" needs its pair" in r.stderr, r.stderr
 
 
 def test_raw_defaults_notes_and_step_name():

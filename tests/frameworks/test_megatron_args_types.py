@@ -16,7 +16,7 @@ import pytest
 from lrplan.errors import LrplanError
 from lrplan.evaluate import lr
 from lrplan.frameworks.megatron import from_args
-from tests.conftest import run_cli
+from conftest import run_cli
 
 GOOD = {"lr": 3e-4, "min_lr": 3e-5, "train_iters": 100, "lr_warmup_iters": 10, "lr_decay_style": "cosine",
         "global_batch_size": 8}

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 
 from ...errors import LrplanError
+from .. import shell
 from ..base import Loaded, ReadOptions
 from .schedules import build
 from .trainer import normalise, total_steps, warmup_steps
@@ -37,10 +37,7 @@ def step_name(k: int) -> str:
 
 def parse_flags(text: str) -> dict:
     """``--name value`` / ``--name=value`` / bare ``--flag`` (True); leading non-flag words are skipped."""
-    try:
-        words = shlex.split(text.replace("\\\n", " "), comments=True)
-    except ValueError as e:
-        raise LrplanError(f"cannot split the flag string: {e}", hint="check the quotes") from None
+    words = shell.words(text)
     out: dict[str, object] = {}
     i = 0
     while i < len(words):
@@ -86,7 +83,10 @@ def _is_flags(text: str) -> bool:
 
 def detect(text, path) -> int:
     if _is_flags(text):
-        flags = parse_flags(text) if text.count("--") < 2000 else {}
+        try:
+            flags = parse_flags(text) if text.count("--") < 2000 else {}
+        except LrplanError:  # broken shell words (an open quote): HF's if it names HF fields, and the
+            return 5 if any(f"--{k}" in text for k in MARKERS) else 0  # reader then says what is wrong
         if "lr_scheduler_type" in flags or ("learning_rate" in flags and "--learning_rate" in text):
             return 7
         return 5 if sum(k in flags and f"--{k}" in text for k in MARKERS) >= 2 else 0

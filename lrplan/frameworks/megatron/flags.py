@@ -13,29 +13,19 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import shlex
 
 from ...errors import LrplanError
+from .. import shell
 from .tables import FLAGS, SPELLINGS, UNRELATED_LOOKALIKES, Flag
 
-_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 NEAR_MISS = 0.8  # difflib ratio above which an unknown flag is taken for a misspelt schedule flag
 
 
 def tokens(text: str) -> list[str]:
-    """Shell words of ``text``; a quoted word that itself holds flags is split again."""
-    joined = re.sub(r"\\\r?\n", " ", text)
-    try:
-        lex = shlex.shlex(joined, posix=True, punctuation_chars=False)
-        lex.whitespace_split = True
-        lex.commenters = "#"
-        words = list(lex)
-    except ValueError as e:
-        raise LrplanError(f"cannot split the Megatron command line: {e}",
-                          hint="check the quotes in the flag string") from None
+    """Shell words of ``text`` (see :mod:`..shell`); a quoted word that itself holds flags is split again."""
     out: list[str] = []
-    for w in words:
-        inner = _ASSIGN.sub("", w, count=1)
+    for w in shell.words(text, what="Megatron command line"):
+        inner = shell.ASSIGN.sub("", w, count=1)
         if re.search(r"(^|\s)--[A-Za-z]", inner) and (inner != w or any(c.isspace() for c in inner)):
             out.extend(tokens(inner))
         else:
@@ -56,8 +46,6 @@ def _convert(name: str, flag: Flag, text: str):
     except ValueError:
         noun = "an integer" if kind != "float" else "a number"
         hint = "Megatron's argparse would reject it too"
-        if text.startswith("$"):
-            hint = "the value is a shell variable: substitute its value"
         raise LrplanError(f"takes {noun}, got {text!r}", where=name, hint=hint) from None
     if kind == "choice" and text not in flag.choices:
         near = difflib.get_close_matches(text, flag.choices, n=1, cutoff=0.5)
@@ -99,11 +87,12 @@ def _near_miss(name: str) -> str | None:
     return SPELLINGS[found[0]] if found else None
 
 
-def parse_flags(text: str) -> tuple[dict, list[str]]:
-    """``(args, notes)``: the schedule flags the user gave, by dest, converted; plus notes."""
-    words = tokens(text)
+def parse_flags(text: str, variables: dict[str, str] | None = None) -> tuple[dict, list[str]]:
+    """``(args, notes)``: the schedule flags the user gave, by dest, converted; plus notes.
+
+    ``variables`` (from ``--set``) give shell variables the flag values use (``--lr $LR``)."""
+    words, notes = shell.expand(tokens(text), variables)
     args: dict = {}
-    notes: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
@@ -119,6 +108,13 @@ def parse_flags(text: str) -> tuple[dict, list[str]]:
                                   hint=f"did you mean '{near}'? (Megatron would reject {name})")
             continue
         flag = FLAGS[canonical]
+        if flag.kind != "store_true":
+            given = [inline] if eq else words[i: i + (1 if flag.kind not in ("int3", "ints") else 3)]
+            for v in given:
+                if v.startswith("--"):
+                    break
+                if shell.has_variable(v):
+                    raise shell.unset(canonical, v)
         value, i = _take_values(canonical, flag, inline if eq else None, words, i)
         if flag.dest in args and args[flag.dest] != value:
             notes.append(f"{canonical} is given twice; the last value ({value!r}) wins, as in argparse")

@@ -111,7 +111,7 @@ def _notes(a: dict, plan: Plan, r: Resolved) -> list[str]:
 
 
 def read(text: str, path, opts: ReadOptions) -> Loaded:
-    args, notes = parse_flags(text)
+    args, notes = parse_flags(text, dict(opts.extra))
     if not args:
         where = str(path) if path else "the source"
         raise LrplanError(f"no Megatron schedule flags in {where}",
