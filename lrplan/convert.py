@@ -94,19 +94,19 @@ def _readback(fmt, cand: Candidate, text: str, opts: ReadOptions, written: Sched
         if cand.code not in text:  # pragma: no cover - a writer bug: the checked code must be what is emitted
             raise AssertionError(f"{fmt.name}: the checked module is not part of the emitted text")
         return run(cand.code)
-    return _read(fmt, text, opts.lr, written)
+    return _read(fmt, text, opts.lr, written, opts.extra)
 
 
-def _read(fmt, text: str, peak: float | None, written: Schedule) -> Schedule:
+def _read(fmt, text: str, peak: float | None, written: Schedule, facts: tuple = ()) -> Schedule:
     """The artefact read back with the target's reader; what it leaves to the user (the run length,
     which a DeepSpeed WarmupLR or staircase range test has not) is the source's."""
     try:
-        theirs = fmt.read(text, None, ReadOptions(lr=peak)).schedule
+        theirs = fmt.read(text, None, ReadOptions(lr=peak, extra=facts)).schedule
     except LrplanError:
         length = exact.run_length(written)
         if length is None:
             raise
-        theirs = fmt.read(text, None, ReadOptions(steps=str(length), lr=peak)).schedule
+        theirs = fmt.read(text, None, ReadOptions(steps=str(length), lr=peak, extra=facts)).schedule
     if theirs.total is None and written.total is not None and theirs.axis == written.axis:
         theirs = theirs.with_(total=written.total)
     return theirs
@@ -117,7 +117,7 @@ def _compare(source: Schedule, fmt, cand: Candidate, text: str, theirs, read_opt
     cmp = exact.compare(source, theirs, n=n, probe=probe)
     if cmp.exact and source.peak_lr is None and cand.readback is None and cand.code is None:
         try:
-            scaled = _read(fmt, text, PROBE_PEAK, theirs)
+            scaled = _read(fmt, text, PROBE_PEAK, theirs, read_opts.extra)
         except LrplanError as e:
             return exact.Comparison(cmp.curves, failure=f"with a peak LR of {PROBE_PEAK:g} its levels are "
                                                         f"not ratios of the peak ({e.message})")
@@ -137,7 +137,7 @@ def convert(schedule: Schedule, target: str, opts: WriteOptions = WriteOptions()
 
         s = to_steps(s) or s
     n = exact.horizon(schedule)
-    read_opts = ReadOptions(lr=schedule.peak)
+    read_opts = ReadOptions(lr=schedule.peak, extra=opts.facts)  # the target run's facts (--set)
     title = fmt.title or fmt.name
     tried = _Tried(schedule, n)
     for cand in _proposals(fmt, s, opts):
@@ -194,7 +194,7 @@ def _refusal(title: str, cand: Candidate, cmp: exact.Comparison) -> str:
 
 
 def resume_artifact(info, extend_to: str, *, target: str | None, shape: str | None, wsd: str | None,
-                    rewarm: str | None, approx: bool, label: str, version: str) -> Written:
+                    rewarm: str | None, approx: bool, label: str, version: str, facts: tuple = ()) -> Written:
     """``lrplan resume``: the extended schedule emitted for ``target`` (default: the checkpoint's framework),
     through the exactness gate, with the lines that make emitted code resume in place and the notes to
     print (the LR on both sides of the resume step, the new spec, what the framework's resume needs)."""
@@ -220,8 +220,10 @@ def resume_artifact(info, extend_to: str, *, target: str | None, shape: str | No
                      " pass --rewarm N to climb back to the peak first")
     name = target or info.framework
     fmt = target_format(name)
+    hook = getattr(module(info.framework), "target_facts", None) if name == info.framework else None
+    facts = tuple(facts) + (hook(info, dict(facts)) if hook is not None else ())  # e.g. its Megatron-LM era
     try:
-        written = convert(new, name, WriteOptions(approx=approx, source_label=label, version=version))
+        written = convert(new, name, WriteOptions(approx=approx, source_label=label, version=version, facts=facts))
     except InexpressibleError as e:
         refusal = getattr(module(name), "RESUME_REFUSAL", "") if name in FRAMEWORKS else ""
         raise InexpressibleError(

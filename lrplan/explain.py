@@ -157,8 +157,10 @@ def _phase(s: Schedule, seg: Segment, n: int | None) -> Phase:
         words += f"; its formula counts from position {_count(seg.tau0)} over {_count(seg.span_value)}"
     k0 = int(math.ceil(step_of_position(s.axis, seg.start)))
     k1 = None if seg.end is None else int(math.ceil(step_of_position(s.axis, seg.end)))
-    if k1 is not None and n is not None:
-        k1 = min(k1, n) if seg.end < (s.total or math.inf) else k1
+    if k1 is not None and n is not None and k1 > n:
+        if k1 > n + 1 or seg.end > (s.total or math.inf):  # the run stops before the phase does
+            words += "; the run ends before this phase does"
+        k1 = n
     steps = None if k1 is None else k1 - k0
     tokens = None
     if k1 is not None:

@@ -55,6 +55,14 @@ def _state(found: Found) -> dict:
     return out
 
 
+def target_facts(info: Info, given: dict) -> tuple:
+    """What flags written for this run must assume: the Megatron-LM era its args show (see from_args)."""
+    args = info.state.get("args") or {}
+    if "megatron_version" in given or not args or "step_batch_size_schedule" in args:
+        return ()
+    return (("megatron_version", "0.17"),)
+
+
 def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
     from ..frameworks.megatron import from_args
 
@@ -74,7 +82,8 @@ def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
     elif not args:
         info.missing.append("args (the run's flags): pass --config with the run's flags file")
     else:
-        info.loaded = relabel(from_args(args, opts, label=f"{found.path} args"), str(found.path))
+        info.loaded = relabel(from_args(args, opts, label=f"{found.path} args", from_checkpoint=True),
+                              str(found.path))
     _step(info)
     return info
 

@@ -95,7 +95,7 @@ def resume(
     new = common.load(plan, None, steps, lr, sets) if plan is not None else None
     info = read_info(checkpoint, opts, config=config, plan=new)
     result = resume_artifact(info, extend_to, target=to, shape=shape, wsd=wsd, rewarm=rewarm, approx=approx,
-                               label=f"{checkpoint} extended", version=__version__)
+                               label=f"{checkpoint} extended", version=__version__, facts=opts.extra)
     for n in result.notes:
         common.note(n)
     if output is not None:

@@ -224,7 +224,8 @@ def convert(
         common.note(n)
     try:
         written = write(ld.schedule, to, WriteOptions(approx=approx, source_label=ld.label, variant=variant,
-                                                      version=__version__))
+                                                      version=__version__,
+                                                      facts=common.read_options(None, None, sets).extra))
     except InexpressibleError as e:
         if "--approx" in (e.hint or "") and not approx:
             e.hint = f"{e.hint}: {common.command_line('--approx')}"

@@ -43,6 +43,7 @@ class WriteOptions:
     source_label: str = ""
     variant: str | None = None  # e.g. hf: yaml | json | python
     version: str = ""
+    facts: tuple[tuple[str, str], ...] = ()  # --set KEY=VALUE: facts of the target run (megatron_version=0.17)
 
 
 @dataclass(frozen=True)

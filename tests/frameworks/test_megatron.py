@@ -81,16 +81,19 @@ def constructor_values(args) -> dict:
                 wsd_decay_steps=S, lr_wsd_decay_style=args.lr_wsd_decay_style)
 
 
-def batch_calculator(nmc, args):
-    """A megatron.core num-microbatches calculator for the flags (mbs = 1, DP = 1)."""
+def batch_calculator(nmc, args, ramp: bool = True):
+    """A megatron.core num-microbatches calculator for the flags (mbs = 1, DP = 1). ``ramp=False``: the
+    Megatron-LM 0.18+ rule, which builds no ramp-up calculator whatever --rampup-batch-size says
+    (init_num_microbatches_calculator, core_v0.18.0 .. v0.19.0)."""
     if args.step_batch_size_schedule is not None:
         cls = getattr(nmc, "StepBatchsizeNumMicroBatchesCalculator", None)
         if cls is not None:  # Megatron-LM v0.18+
             return cls(1, 1, False, 0, args.step_batch_size_schedule, args.seq_length)
         return _StepFallback(args.step_batch_size_schedule, args.seq_length)
-    if args.rampup_batch_size is not None:
-        start, incr, ramp = args.rampup_batch_size
-        return nmc.RampupBatchsizeNumMicroBatchesCalculator(args.global_batch_size, 1, 1, False, 0, start, incr, ramp)
+    if args.rampup_batch_size is not None and ramp:
+        start, incr, samples = args.rampup_batch_size
+        return nmc.RampupBatchsizeNumMicroBatchesCalculator(args.global_batch_size, 1, 1, False, 0, start, incr,
+                                                            samples)
     return nmc.ConstantNumMicroBatchesCalculator(args.global_batch_size, 1, 1, False, 0)
 
 
@@ -117,7 +120,7 @@ class _StepFallback:
         return self.size
 
 
-def run(flags: str, iterations: int, sched_mod, nmc, torch):
+def run(flags: str, iterations: int, sched_mod, nmc, torch, ramp: bool = True):
     """Per-update (lr, wd, embedding lr) lists from the real scheduler, for ``iterations`` updates."""
     args = megatron_argparser().parse_known_args(shlex.split(flags))[0]
     groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "max_lr": args.lr, "min_lr": args.min_lr,
@@ -128,7 +131,7 @@ def run(flags: str, iterations: int, sched_mod, nmc, torch):
         groups.append(g)
     opt = torch.optim.SGD(groups, lr=args.lr)
     sched = sched_mod.OptimizerParamScheduler(opt, **constructor_values(args))
-    calc = batch_calculator(nmc, args)
+    calc = batch_calculator(nmc, args, ramp)
     consumed = 0
     lrs, wds, emb = [], [], []
     for _ in range(iterations):
@@ -151,8 +154,15 @@ def mcore():
     return sched_mod, nmc, torch
 
 
-def reference(mcore, flags: str, iterations: int):
-    return run(flags, iterations, *mcore)
+def reference(mcore, flags: str, iterations: int, ramp: bool = True):
+    return run(flags, iterations, *mcore, ramp=ramp)
+
+
+def installed_version() -> str:
+    """The megatron-core the differential tests run (its releases share Megatron-LM's core_vX.Y numbers)."""
+    from importlib.metadata import version
+
+    return version("megatron-core")
 
 
 # ---- differential table: flag strings covering every style and counting mode ---------------------
@@ -192,6 +202,10 @@ CASES = {
                    " --global-batch-size 32 --rampup-batch-size 8 8 60000",
     "rampup-uneven": LR + "--lr-decay-style WSD --lr-wsd-decay-samples 50000 --lr-warmup-samples 3001"
                           " --train-samples 300000 --global-batch-size 24 --rampup-batch-size 6 3 70001",
+    # consumed samples reach the ramp-up length exactly (1856 = 8+16+...+56 + ...): megatron-core keeps the
+    # ramp size there (consumed > R is the test), a '>=' would jump to 64 one iteration early
+    "rampup-boundary": LR + "--lr-decay-style cosine --lr-warmup-samples 1000 --train-samples 400000"
+                            " --global-batch-size 64 --rampup-batch-size 8 8 1856",
     "step-batch-schedule": LR + "--lr-decay-style cosine --lr-warmup-samples 2000 --train-samples 500000"
                                 " --step-batch-size-schedule '0:8 100K:16 1M:32' --seq-length 64",
     "wd-cosine-decoupled": LR + "--min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 100 --train-iters 10000"
@@ -214,11 +228,16 @@ def _iterations(loaded) -> int:
     return max(10_050, int(step_of_position(loaded.schedule.axis, loaded.schedule.total)) + 50)
 
 
+RAMP_CASES = ("rampup", "rampup-uneven", "rampup-boundary")
+
+
 @pytest.mark.framework
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_lr_matches_megatron_every_iteration(mcore, name):
     flags = CASES[name]
-    ld = megatron.FORMAT.read(flags, None, ReadOptions())
+    # the ramp-up exists in the installed megatron-core (<= 0.17) only; the step schedule in 0.18+ only
+    extra = (("megatron_version", installed_version()),) if name in RAMP_CASES else ()
+    ld = megatron.FORMAT.read(flags, None, ReadOptions(extra=extra))
     n = _iterations(ld)
     ref_lr, ref_wd, ref_emb = reference(mcore, flags, n)
     steps = np.arange(n)
@@ -230,6 +249,157 @@ def test_lr_matches_megatron_every_iteration(mcore, name):
 
 
 @pytest.mark.framework
+@pytest.mark.framework
+@pytest.mark.parametrize("name", RAMP_CASES)
+def test_rampup_is_ignored_by_default_as_in_megatron_0_18(mcore, name):
+    """The newest rules (0.18+): the batch is --global-batch-size from iteration 1, and the note says what
+    Megatron-LM <= 0.17 would do instead."""
+    ld = megatron.FORMAT.read(CASES[name], None, ReadOptions())
+    n = _iterations(ld)
+    ref_lr, _, _ = reference(mcore, CASES[name], n, ramp=False)
+    assert_lr_close(lr(ld.schedule, np.arange(n)), ref_lr, what=name)
+    note = next(x for x in ld.notes if x.startswith("--rampup-batch-size is ignored"))
+    assert "Megatron-LM 0.19" in note and "0.17 and older would ramp the batch" in note
+
+
+def test_rampup_with_train_iters_follows_the_era():
+    flags = LR + "--lr-decay-style cosine --train-iters 1000 --global-batch-size 64 --rampup-batch-size 16 16 6400"
+    ld = megatron.FORMAT.read(flags, None, ReadOptions())
+    assert ld.schedule.axis.batch == megatron.build.constant_batch(64)
+    assert any("would stop with \"expected no batch-size rampup for iteration-based training\"" in n
+               for n in ld.notes)
+    with pytest.raises(LrplanError) as e:
+        megatron.FORMAT.read(flags, None, ReadOptions(extra=(("megatron_version", "core_v0.17.1"),)))
+    assert e.value.where == "--rampup-batch-size" and "expected no batch-size rampup" in e.value.message
+    assert "Megatron-LM 0.17 asserts" in e.value.message
+
+
+def test_step_batch_schedule_is_not_a_flag_before_0_18():
+    with pytest.raises(LrplanError) as e:
+        megatron.FORMAT.read(CASES["step-batch-schedule"], None, ReadOptions(extra=(("megatron_version", "0.17"),)))
+    assert e.value.where == "--step-batch-size-schedule" and "new in Megatron-LM 0.18" in e.value.message
+
+
+@pytest.mark.parametrize("bad", ["abc", "1", "0.x"])
+def test_bad_megatron_version_is_a_usage_error(bad):
+    with pytest.raises(LrplanError, match="megatron_version= takes a version"):
+        megatron.FORMAT.read(CASES["cosine"], None, ReadOptions(extra=(("megatron_version", bad),)))
+
+
+def test_checkpoint_args_without_step_schedule_are_read_as_megatron_0_17():
+    args = megatron.flags.parse_flags(CASES["rampup"])[0]
+    ld = megatron.from_args(args, ReadOptions(), from_checkpoint=True)
+    assert isinstance(ld.schedule.axis.batch, megatron.build.RampupBatch)
+    assert any("no step_batch_size_schedule: written by Megatron-LM <= 0.17" in n for n in ld.notes)
+    newer = megatron.from_args(dict(args, step_batch_size_schedule=None), ReadOptions(), from_checkpoint=True)
+    assert newer.schedule.axis.batch == megatron.build.constant_batch(32)
+
+
+# ---- data-parallel divisibility (Megatron's num-microbatches assertions) ---------------------------------
+DP_FLAGS = ("--lr 3e-4 --train-iters 1000 --global-batch-size 1000 --micro-batch-size 2"
+            " --tensor-model-parallel-size 8 --lr-decay-style cosine")
+
+
+@pytest.mark.parametrize("extra, why", [((("data_parallel_size", "64"),), "--set data_parallel_size"),
+                                        ((("world_size", "512"),), "--set world_size 512 // (TP 8 x PP 1 x CP 1)")])
+def test_global_batch_not_divisible_by_micro_batch_times_dp(mcore, extra, why):
+    _, nmc, _ = mcore
+    with pytest.raises(AssertionError) as real:  # megatron-core itself refuses these sizes
+        nmc.ConstantNumMicroBatchesCalculator(1000, 2, 64, False, 0)
+    with pytest.raises(LrplanError) as e:
+        megatron.FORMAT.read(DP_FLAGS, None, ReadOptions(extra=extra))
+    assert e.value.where == "--global-batch-size" and str(real.value) in e.value.message
+    assert f"(DP 64 from {why})" in e.value.message and "896 or 1024" in e.value.hint
+
+
+def test_dp_from_checkpoint_args_and_unknown_dp_is_said():
+    args = dict(megatron.flags.parse_flags(DP_FLAGS)[0], data_parallel_size=64)
+    with pytest.raises(LrplanError, match="not divisible by micro batch size"):
+        megatron.from_args(args, ReadOptions(), from_checkpoint=True)
+    ld = megatron.FORMAT.read(DP_FLAGS, None, ReadOptions())
+    assert any("data-parallel size is unknown" in n and "--set data_parallel_size=N" in n for n in ld.notes)
+    assert megatron.FORMAT.read(DP_FLAGS, None, ReadOptions(extra=(("dp", "125"),))).schedule.total == 1000 * 1000
+
+
+def test_world_size_not_divisible_by_model_parallel_sizes():
+    with pytest.raises(LrplanError, match=r"world size \(100\) is not divisible by total_model_size"):
+        megatron.FORMAT.read(DP_FLAGS, None, ReadOptions(extra=(("world_size", "100"),)))
+
+
+def test_rampup_stage_not_divisible_is_megatrons_assertion(mcore):
+    _, nmc, _ = mcore
+    flags = (LR + "--lr-decay-style cosine --train-samples 100000 --global-batch-size 64 --micro-batch-size 4"
+             " --rampup-batch-size 8 8 6400")
+    calc = nmc.RampupBatchsizeNumMicroBatchesCalculator(64, 4, 4, False, 0, 8, 8, 6400)
+    with pytest.raises(AssertionError) as real:
+        calc.update(0, consistency_check=True)  # the first stage, 8, is not a multiple of 4 x 4
+    with pytest.raises(LrplanError) as e:
+        megatron.FORMAT.read(flags, None, ReadOptions(extra=(("megatron_version", "0.17"), ("dp", "4"))))
+    assert e.value.where == "--rampup-batch-size"
+    assert "current global batch size (8) is not divisible by micro-batch-size (4)" in e.value.message
+    assert "current global batch size (8) is not divisible by micro-batch-size (4)" in str(real.value)
+
+
+@pytest.mark.framework
+def test_decrease_batch_size_if_needed_runs_like_megatron(mcore):
+    """With a known DP the running batch is rounded down (960 of 1000) while the schedule counts 1000 per
+    iteration: the LR of every update as the real calculator and scheduler give it."""
+    sched_mod, nmc, torch = mcore
+    flags = (LR + "--min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 100 --train-iters 10000"
+             " --global-batch-size 1000 --micro-batch-size 3 --decrease-batch-size-if-needed")
+    ld = megatron.FORMAT.read(flags, None, ReadOptions(extra=(("data_parallel_size", "64"),)))
+    args = megatron_argparser().parse_known_args(shlex.split(flags))[0]
+    opt = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))], "max_lr": 3e-4, "min_lr": 3e-5,
+                            "wd_mult": 1.0}], lr=3e-4)
+    sched = sched_mod.OptimizerParamScheduler(opt, **constructor_values(args))
+    calc = nmc.ConstantNumMicroBatchesCalculator(1000, 3, 64, True, 0)
+    ref = []
+    for _ in range(10_500):
+        ref.append(opt.param_groups[0]["lr"])
+        sched.step(increment=calc.get_current_running_global_batch_size())
+    assert_lr_close(lr(ld.schedule, np.arange(10_500)), ref)
+    assert any("each iteration consumes 960 samples" in n for n in ld.notes)
+
+
+# ---- the run length: Megatron's own iteration count -------------------------------------------------------
+
+
+def test_sample_mode_runs_train_samples_floor_divided_by_the_batch():
+    """update_train_iters (training.py): train_samples // global_batch_size iterations, the partial batch
+    thrown away (the GPT-3 175B flags of the issue: 146,484,375 // 1,536 = 95,367)."""
+    from lrplan.keypoints import total_steps
+
+    ld = megatron.FORMAT.read("--lr 6e-5 --train-samples 146484375 --global-batch-size 1536 --lr-decay-style"
+                              " cosine --lr-warmup-samples 183105 --lr-decay-samples 126953125", None, ReadOptions())
+    assert total_steps(ld.schedule) == 95_367
+    assert any("the last 663 of --train-samples are never used" in n for n in ld.notes)
+    r = run_cli("explain", "--lr 6e-5 --train-samples 146484375 --global-batch-size 1536 --lr-decay-style cosine")
+    assert "95,367 optimizer steps" in r.stdout and "last step (step 95,366)" in r.stdout, r.stdout
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("ramp, train", [((8, 8, 6000), 400_000), ((6, 3, 70001), 300_000), ((16, 16, 1000), 900)])
+def test_rampup_run_length_is_megatron_0_17s_loop(mcore, ramp, train):
+    """The <= 0.17 rule: iterations while consumed <= the ramp-up samples (and <= train_samples), then whole
+    final batches; consumed samples from the real ramp-up calculator."""
+    from lrplan.keypoints import total_steps
+
+    _, nmc, _ = mcore
+    calc = nmc.RampupBatchsizeNumMicroBatchesCalculator(24 if ramp[1] == 3 else 32, 1, 1, False, 0, *ramp)
+    gbs = calc.global_batch_size
+    iterations, consumed = 0, 0
+    while consumed <= ramp[2] and consumed <= train:  # update_train_iters, core_v0.17.1 training.py
+        calc.update(consumed, False)
+        consumed += calc.get_current_global_batch_size()
+        iterations += 1
+    if train > consumed:
+        iterations += (train - consumed) // gbs
+    flags = (LR + f"--lr-decay-style cosine --train-samples {train} --global-batch-size {gbs}"
+             f" --rampup-batch-size {ramp[0]} {ramp[1]} {ramp[2]}")
+    ld = megatron.FORMAT.read(flags, None, ReadOptions(extra=(("megatron_version", "0.17"),)))
+    assert total_steps(ld.schedule) == iterations
+
+
 def test_verified_trace_from_reference(mcore):
     # reference megatron-deepspeed.md §1.9: GBS 8, W 10 it, D 100 it, logged after iteration 99 = 3.0082e-5
     flags = ("--lr 3e-4 --min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 10 --train-iters 100"
@@ -355,9 +525,6 @@ BAD = {
         " Megatron asserts lr_warmup_steps < lr_decay_steps", None),
     "--lr 3e-4 --train-iters 100 --lr-warmup-samples 10": (
         "--lr-warmup-samples: is a sample-mode flag but --train-iters selects iteration mode", None),
-    "--lr 3e-4 --train-iters 100 --rampup-batch-size 8 8 100 --global-batch-size 16": (
-        "--rampup-batch-size: expected no batch-size rampup for iteration-based training (Megatron-LM <= v0.17"
-        " asserts this)", None),
     "--lr 3e-4 --train-iters 100 --lr-warmup-fraction 0.1 --lr-warmup-iters 5": (
         "--lr-warmup-iters: can only specify one of --lr-warmup-fraction and --lr-warmup-iters", None),
     "--lr 3e-4 --min-lr 1e-3 --train-iters 100": ("--min-lr: 0.001 is above --lr 0.0003: Megatron asserts min_lr <= lr",
@@ -373,9 +540,6 @@ BAD = {
     "--lr 3e-4 --train-iters 100 --warmup 10": ("--warmup: was removed from Megatron-LM", None),
     "--lr 3e-4 --train-samples 1000 --lr-decay-style cosine": (
         "--global-batch-size: is needed in sample mode (the LR per iteration depends on it)", None),
-    "--lr 3e-4 --train-samples 1000 --global-batch-size 16 --rampup-batch-size 8 3 100": (
-        "--rampup-batch-size: --global-batch-size 16 minus the start 8 must be a positive multiple of the"
-        " increment 3", None),
     "--lr 3e-4 --train-samples 1000 --step-batch-size-schedule '10:8 100:16'": (
         "--step-batch-size-schedule: the first threshold must be 0", None),
     "--lr 3e-4 --train-iters 100 --rampup-batch-size 8 8": (
@@ -384,11 +548,23 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("flags", sorted(BAD))
+# Megatron-LM <= 0.17's ramp-up rules (0.18+ ignores --rampup-batch-size, so these are not errors there)
+BAD_0_17 = {
+    "--lr 3e-4 --train-iters 100 --rampup-batch-size 8 8 100 --global-batch-size 16": (
+        "--rampup-batch-size: expected no batch-size rampup for iteration-based training (Megatron-LM 0.17"
+        " asserts this)", "Megatron-LM 0.18 and later ignore --rampup-batch-size"),
+    "--lr 3e-4 --train-samples 1000 --global-batch-size 16 --rampup-batch-size 8 3 100": (
+        "--rampup-batch-size: --global-batch-size 16 minus the start 8 must be a positive multiple of the"
+        " increment 3", None),
+}
+
+
+@pytest.mark.parametrize("flags", sorted(BAD) + sorted(BAD_0_17))
 def test_bad_flags_give_located_errors(flags):
-    message, hint = BAD[flags]
+    message, hint = BAD[flags] if flags in BAD else BAD_0_17[flags]
+    extra = (("megatron_version", "0.17"),) if flags in BAD_0_17 else ()
     with pytest.raises(LrplanError) as e:
-        megatron.FORMAT.read(flags, None, ReadOptions())
+        megatron.FORMAT.read(flags, None, ReadOptions(extra=extra))
     assert e.value.where + ": " + e.value.message == message
     if hint:
         assert hint in e.value.hint
@@ -441,7 +617,9 @@ WRITE_CASES = {  # spec, --steps, extra flags the user adds (the writer leaves G
 def test_written_flags_run_in_megatron_like_the_spec(mcore, name):
     spec, steps, user = WRITE_CASES[name]
     schedule = parse_spec(spec, steps=steps, lr=3e-4)
-    text = convert(schedule, "megatron", WriteOptions(version="0.1.0", source_label=spec)).text
+    # a ramp-up is written for the installed megatron-core (<= 0.17); 0.18+ ignores --rampup-batch-size
+    facts = (("megatron_version", installed_version()),) if "rampup" in spec else ()
+    text = convert(schedule, "megatron", WriteOptions(version="0.1.0", source_label=spec, facts=facts)).text
     flags = shlex.join(_shell_argv(text)) + user
     from lrplan.batch import step_of_position
 
@@ -449,8 +627,20 @@ def test_written_flags_run_in_megatron_like_the_spec(mcore, name):
     assert n >= 10_000
     k = np.arange(n + 1)
     ours = lr(schedule, k)
-    assert_lr_close(lr(megatron.FORMAT.read(flags, None, ReadOptions()).schedule, k), ours, what=name + " reader")
+    back = megatron.FORMAT.read(flags, None, ReadOptions(extra=facts)).schedule
+    assert_lr_close(lr(back, k), ours, what=name + " reader")
     assert_lr_close(ours, reference(mcore, flags, len(k))[0], what=name + " megatron")
+
+
+def test_a_rampup_is_refused_for_megatron_0_18_and_written_for_0_17():
+    spec = "warmup=100,cosine,min=0.1,axis=samples,rampup=8:8:6000,gbs=32"
+    r = run_cli("convert", spec, "--steps", "12k", "--lr", "3e-4", "--to", "megatron")
+    assert r.returncode == 3, r.stderr
+    assert "Megatron-LM 0.19 ignores --rampup-batch-size" in r.stderr
+    assert "--set megatron_version=0.17" in r.stderr
+    r = run_cli("convert", spec, "--steps", "12k", "--lr", "3e-4", "--to", "megatron", "--set", "megatron_version=0.17")
+    assert r.returncode == 0, r.stderr
+    assert "--rampup-batch-size 8 8 6000" in r.stdout
 
 
 def test_spec_example_from_the_brief_is_iteration_flags():

@@ -28,6 +28,49 @@ def fail(dest: str, message: str, hint: str | None = None) -> LrplanError:
     return LrplanError(message, where=flag(dest), hint=hint)
 
 
+# ---- which Megatron-LM ---------------------------------------------------------------------------------
+# The batch-size rules changed in core_v0.18.0 (megatron/core/num_microbatches_calculator.py): the
+# --rampup-batch-size calculator is gone (the argument is accepted, logged as deprecated and ignored, in
+# iteration and sample mode alike: the batch is --global-batch-size from iteration 1), validate_args no longer
+# asserts "expected no batch-size rampup for iteration-based training", and --step-batch-size-schedule is new.
+# lrplan applies the newest rules it has checked unless told otherwise (--set megatron_version=0.17), and
+# says so whenever the difference matters.
+NEWEST = (0, 19)  # core_v0.19.0: the newest release these rules were read from
+RAMPUP_IGNORED_FROM = (0, 18)
+
+
+@dataclass(frozen=True)
+class Era:
+    version: tuple[int, int]
+    why: str  # where the version comes from, for notes
+
+    @property
+    def new_batch_rules(self) -> bool:
+        return self.version >= RAMPUP_IGNORED_FROM
+
+    @property
+    def name(self) -> str:
+        return f"Megatron-LM {self.version[0]}.{self.version[1]}"
+
+
+def era(opts, args: dict, from_checkpoint: bool = False) -> Era:
+    """The Megatron-LM whose rules apply: ``--set megatron_version=X.Y`` (also ``core_v0.17.1``), else for a
+    checkpoint the era its args show (a Namespace without ``step_batch_size_schedule`` was written by 0.17 or
+    older), else the newest checked."""
+    text = opts.get("megatron_version") if opts is not None else None
+    if text is not None:
+        import re
+
+        m = re.fullmatch(r"\s*(?:core_)?v?(\d+)\.(\d+)(?:\.\d+)?(?:rc\d+)?\s*", str(text))
+        if not m:
+            raise LrplanError(f"--set megatron_version= takes a version like 0.17 or core_v0.18.0, got {text!r}")
+        return Era((int(m.group(1)), int(m.group(2))), "--set megatron_version")
+    if from_checkpoint and "step_batch_size_schedule" not in args:
+        return Era((0, 17), "the checkpoint's args (no step_batch_size_schedule: written by Megatron-LM <= 0.17)")
+    return Era(NEWEST, f"the newest rules lrplan checked (core_v{NEWEST[0]}.{NEWEST[1]}.0;"
+                       " --set megatron_version=0.17 for older)")
+
+
 @dataclass
 class Resolved:
     args: dict  # every dest with Megatron's value after defaults
@@ -107,8 +150,9 @@ def _integer(dest: str, v) -> int:
 _show = shown
 
 
-def check_modes(a: dict) -> bool:
+def check_modes(a: dict, when: Era | None = None) -> bool:
     """Iteration vs sample mode and the validate_args rules for each (reference §2.2)."""
+    when = when or Era(NEWEST, "")
     if a["warmup"] is not None:
         raise fail("warmup", "was removed from Megatron-LM", hint="use --lr-warmup-fraction or --lr-warmup-iters")
     if a["train_samples"] is not None:  # sample mode; a checkpoint also has the derived train_iters
@@ -126,9 +170,10 @@ def check_modes(a: dict) -> bool:
         if a[dest] != bad and a[dest] is not None:
             raise fail(dest, "is a sample-mode flag but --train-iters selects iteration mode",
                        hint=f"use {flag(dest).replace('samples', 'iters')} or --train-samples")
-    if a["rampup_batch_size"] is not None:
-        raise fail("rampup_batch_size", "expected no batch-size rampup for iteration-based training"
-                   " (Megatron-LM <= v0.17 asserts this)", hint="use --train-samples with --rampup-batch-size")
+    if a["rampup_batch_size"] is not None and not when.new_batch_rules:
+        raise fail("rampup_batch_size", f"expected no batch-size rampup for iteration-based training ({when.name}"
+                   " asserts this)", hint="use --train-samples with --rampup-batch-size; Megatron-LM 0.18 and"
+                   " later ignore --rampup-batch-size (--set megatron_version=0.18)")
     if a["lr_warmup_fraction"] is not None and a["lr_warmup_iters"]:
         raise fail("lr_warmup_iters", "can only specify one of --lr-warmup-fraction and --lr-warmup-iters")
     return True
@@ -166,9 +211,13 @@ def _suffixed(text: str) -> int:
         raise fail("step_batch_size_schedule", f"not a number: {text!r}") from None
 
 
-def resolve_batch(a: dict, iteration_mode: bool, opts) -> tuple[int, object, list[str]]:
+def resolve_batch(a: dict, iteration_mode: bool, opts, when: Era | None = None) -> tuple[int, object, list[str]]:
     """G (what the scheduler multiplies iterations by) and the per-iteration batch schedule."""
+    when = when or Era(NEWEST, "")
     notes = []
+    if a["step_batch_size_schedule"] is not None and not when.new_batch_rules:
+        raise fail("step_batch_size_schedule", f"is not a {when.name} flag (it is new in Megatron-LM 0.18;"
+                   f" the version is from {when.why})", hint="--set megatron_version=0.18 if the run uses 0.18+")
     if a["step_batch_size_schedule"] is not None:
         if a["global_batch_size"] is not None:
             raise fail("step_batch_size_schedule", "is mutually exclusive with --global-batch-size")
@@ -179,6 +228,7 @@ def resolve_batch(a: dict, iteration_mode: bool, opts) -> tuple[int, object, lis
             raise fail("step_batch_size_schedule", "with --train-iters, Megatron converts iterations to samples"
                        " with micro-batch-size x data-parallel size, not the schedule", hint="use --train-samples")
         entries = parse_step_schedule(a["step_batch_size_schedule"], a["seq_length"])
+        check_divisible(a, [bs for _, bs in entries], opts, notes)
         return entries[-1][1], step_batch(entries), notes
     G = a["global_batch_size"]
     if G is None:
@@ -186,6 +236,14 @@ def resolve_batch(a: dict, iteration_mode: bool, opts) -> tuple[int, object, lis
         notes.append(note)
     if G <= 0:
         raise fail("global_batch_size", f"must be positive, got {G}")
+    if a["rampup_batch_size"] is not None and when.new_batch_rules:
+        start, incr, ramp = a["rampup_batch_size"]
+        older = ("stop with \"expected no batch-size rampup for iteration-based training\"" if iteration_mode
+                 else f"ramp the batch from {start} by {incr} over {ramp:,} samples")
+        notes.append(f"--rampup-batch-size is ignored: {when.name} (from {when.why}) runs every iteration at"
+                     f" --global-batch-size {G}; Megatron-LM 0.17 and older would {older}"
+                     " (--set megatron_version=0.17)")
+        return _constant(a, G, opts, notes)
     if a["rampup_batch_size"] is not None:
         start, incr, ramp = a["rampup_batch_size"]
         if start <= 0 or incr <= 0 or ramp < 0:
@@ -193,13 +251,109 @@ def resolve_batch(a: dict, iteration_mode: bool, opts) -> tuple[int, object, lis
         if G - start <= 0 or (G - start) % incr:
             raise fail("rampup_batch_size", f"--global-batch-size {G} minus the start {start} must be a positive"
                        f" multiple of the increment {incr}")
+        notes.append(f"the batch ramps from {start} by {incr} over {ramp:,} samples ({when.name}, from"
+                     f" {when.why}); Megatron-LM 0.18 and later ignore --rampup-batch-size and run at {G}")
+        check_divisible(a, list(range(start, G + 1, incr)), opts, notes)
         return G, rampup_batch((start, incr, ramp), G), notes
+    return _constant(a, G, opts, notes)
+
+
+def _constant(a: dict, G: int, opts, notes: list[str]) -> tuple[int, object, list[str]]:
+    """A constant global batch; with --decrease-batch-size-if-needed and a known DP, the running batch is
+    rounded down to a multiple of micro-batch x DP (ConstantNumMicroBatchesCalculator): each iteration consumes
+    that many samples while the schedule's lengths stay --*-iters x --global-batch-size."""
+    check_divisible(a, [G], opts, notes)
+    dp, why = data_parallel(a, opts)
+    mbs = a["micro_batch_size"]
+    if a["decrease_batch_size_if_needed"] and dp is not None and mbs:
+        unit = mbs * dp
+        running = G // unit * unit
+        if running < 1:
+            raise fail("global_batch_size", f"number of microbatches should be at least 1, got 0: --global-batch-size"
+                       f" {G} is below micro-batch-size x DP = {unit} (DP {dp} from {why})")
+        if running != G:
+            notes.append(f"--decrease-batch-size-if-needed: each iteration consumes {running} samples (--global-batch"
+                         f"-size {G} rounded down to a multiple of micro-batch-size {mbs} x DP {dp}), while the"
+                         f" schedule's lengths are counted with {G}")
+            return G, constant_batch(running), notes
     return G, constant_batch(G), notes
+
+
+# ---- data-parallel divisibility ---------------------------------------------------------------------------
+
+
+def _positive_fact(opts, key: str) -> int | None:
+    v = opts.get(key) if opts is not None else None
+    if v is None:
+        return None
+    try:
+        n = int(str(v))
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise LrplanError(f"--set {key}= takes a positive integer, got {v!r}")
+    return n
+
+
+def data_parallel(a: dict, opts) -> tuple[int | None, str]:
+    """The data-parallel size and where it comes from: --set data_parallel_size (or dp), --set world_size
+    divided as validate_args does (world size // (TP x PP x CP), which must divide it), a checkpoint's
+    args.data_parallel_size; else None."""
+    dp = _positive_fact(opts, "data_parallel_size") or _positive_fact(opts, "dp")
+    if dp is not None:
+        return dp, "--set data_parallel_size"
+    world = _positive_fact(opts, "world_size")
+    if world is not None:
+        tp, pp, cp = (a.get(d) or 1 for d in ("tensor_model_parallel_size", "pipeline_model_parallel_size",
+                                              "context_parallel_size"))
+        model = tp * pp * cp
+        if world % model:
+            raise LrplanError(f"world size ({world}) is not divisible by total_model_size (total_model_size={model})"
+                              f" = TP {tp} x PP {pp} x CP {cp}: Megatron stops at start-up",
+                              where="--tensor-model-parallel-size", hint="fix --set world_size or the parallel sizes")
+        return world // model, f"--set world_size {world} // (TP {tp} x PP {pp} x CP {cp})"
+    v = a.get("data_parallel_size")
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return v, "the checkpoint's args"
+    return None, ""
+
+
+def check_divisible(a: dict, sizes: list[int], opts, notes: list[str]) -> None:
+    """Megatron's num-microbatches assertions: every global batch size the run uses is a multiple of
+    micro-batch-size x data-parallel size (megatron/core/num_microbatches_calculator.py, 0.16.1 .. 0.19.0)."""
+    mbs = a["micro_batch_size"]
+    dp, why = data_parallel(a, opts)
+    if dp is None:
+        if mbs is not None:
+            notes.append("the data-parallel size is unknown, so Megatron's check that each global batch size is a"
+                         " multiple of micro-batch-size x DP is not made (--set data_parallel_size=N or"
+                         " world_size=N makes it)")
+        return
+    if mbs is None or mbs <= 0:
+        return
+    unit = mbs * dp
+    if a["decrease_batch_size_if_needed"]:
+        if len(sizes) > 1 and any(size % unit for size in sizes):
+            raise fail("decrease_batch_size_if_needed", "rounding a changing batch size down is not modelled by"
+                       " lrplan", hint=f"make every batch size a multiple of micro-batch-size x DP = {unit}")
+        return  # a constant batch is rounded down instead (_constant models it)
+    for i, size in enumerate(sizes):
+        if size % unit:
+            first = len(sizes) == 1
+            text = (f"global batch size ({size}) is not divisible by micro batch size ({mbs}) times data parallel"
+                    f" size ({dp})" if first else
+                    f"current global batch size ({size}) is not divisible by micro-batch-size ({mbs}) times"
+                    f" data parallel size ({dp})")
+            lower, upper = size // unit * unit, -(-size // unit) * unit
+            raise fail("global_batch_size" if first else ("rampup_batch_size" if a["rampup_batch_size"]
+                                                           else "step_batch_size_schedule"),
+                       f"{text}: Megatron stops with this assertion (DP {dp} from {why})",
+                       hint=f"use a multiple of {unit}" + (f", e.g. {lower} or {upper}" if lower else f", e.g. {upper}"))
 
 
 def _default_gbs(a: dict, iteration_mode: bool, opts) -> tuple[int, str]:
     mbs = a["micro_batch_size"]
-    dp = int(opts.get("data_parallel_size", opts.get("dp", "1")))
+    dp = data_parallel(a, opts)[0] or 1
     if mbs is not None:
         return mbs * dp, (f"--global-batch-size not given: using micro-batch-size x data-parallel size = {mbs * dp}"
                           " (pass --set data_parallel_size=N for the real DP)")

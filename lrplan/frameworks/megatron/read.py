@@ -16,8 +16,8 @@ import re
 from ...errors import LrplanError
 from ...ir import Schedule
 from ..base import Loaded, ReadOptions
-from .args import (Resolved, check_levels, check_modes, check_plan, check_wd, make_plan, resolve_batch,
-                            with_defaults)
+from .args import (Resolved, check_levels, check_modes, check_plan, check_wd, data_parallel, era, fail, make_plan,
+                   resolve_batch, with_defaults)
 from .build import Plan, group_levels, lr_curve, main_levels, make_axis, wd_curve
 from .flags import has_megatron_flags, parse_flags
 
@@ -46,24 +46,83 @@ def _fill_from_opts(args: dict, opts: ReadOptions, notes: list[str]) -> dict:
     return args
 
 
-def resolve(args: dict, opts: ReadOptions) -> tuple[Resolved, Plan]:
+def resolve(args: dict, opts: ReadOptions, *, from_checkpoint: bool = False) -> tuple[Resolved, Plan]:
     notes: list[str] = []
+    when = era(opts, args, from_checkpoint)
     a, defaults = with_defaults(_fill_from_opts(args, opts, notes))
-    iteration_mode = check_modes(a)
+    iteration_mode = check_modes(a, when)
     check_levels(a)
-    G, batch, batch_notes = resolve_batch(a, iteration_mode, opts)
+    G, batch, batch_notes = resolve_batch(a, iteration_mode, opts, when)
     notes += batch_notes
     if a["global_batch_size"] is None and a["step_batch_size_schedule"] is None:
         defaults.append("global_batch_size")
     plan = make_plan(a, iteration_mode, G)
     check_plan(a, plan, iteration_mode)
+    if not iteration_mode:
+        plan, length_note = run_length(plan, batch, a["train_samples"], when)
+        notes += [length_note] if length_note else []
     return Resolved(a, defaults, iteration_mode, G, batch, notes), plan
 
 
-def from_args(args: dict, opts: ReadOptions = ReadOptions(), *, label: str = "Megatron args") -> Loaded:
-    """A Loaded schedule from Megatron's ``args`` (argparse dest names, as in a checkpoint's Namespace)."""
+def run_length(plan: Plan, batch, train_samples: int, when) -> tuple[Plan, str | None]:
+    """Sample mode: the iterations Megatron runs (``update_train_iters``, training.py) and the samples they
+    consume, as the plan's total. Constant batch: ``train_samples // global_batch_size`` (the partial last
+    batch is thrown away). Ramp-up (<= 0.17): iterations while consumed <= the ramp-up samples (and <=
+    train_samples), then whole batches of the final size. Step schedule (0.18+): iterations while consumed <
+    train_samples (the last one may overshoot)."""
+    from dataclasses import replace
+
+    from ...batch import samples_before
+    from ...ir import ConstantBatch, RampupBatch
+    from ...ops import math_ops
+
+    def at(k: int) -> int:
+        return int(samples_before(batch, float(k), math_ops))
+
+    if isinstance(batch, ConstantBatch):
+        n = train_samples // batch.size
+        rule = f"train_samples // global_batch_size = {train_samples:,} // {batch.size:,} = {n:,} iterations"
+    elif isinstance(batch, RampupBatch):
+        limit = min(batch.ramp_samples, train_samples)
+        k = _first_at_or_past(at, limit)
+        n1 = k + 1 if at(k) == limit else k  # iterations that start at consumed <= limit
+        c = at(n1)
+        n = n1 + (max(0, train_samples - c) // batch.final)
+        rule = (f"{n1:,} ramp-up iterations (consumed <= {limit:,}), then whole batches of {batch.final:,}:"
+                f" {n:,} iterations")
+    else:
+        return plan, None  # step schedule: while consumed < train_samples, the first step at or past it
+    total = at(n)
+    if n <= 0:
+        raise fail("train_samples", f"{train_samples:,} samples make no iteration at this batch size",
+                   hint="raise --train-samples")
+    note = None
+    if total != train_samples:
+        note = (f"Megatron runs {rule} ({when.name} update_train_iters), consuming {total:,} samples; the"
+                f" last {train_samples - total:,} of --train-samples are never used")
+    return replace(plan, total=total), note
+
+
+def _first_at_or_past(at, x: int) -> int:
+    """The first iteration k whose consumed samples at(k) >= x (at is increasing)."""
+    lo, hi = 0, 1
+    while at(hi) < x:
+        lo, hi = hi, hi * 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if at(mid) < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def from_args(args: dict, opts: ReadOptions = ReadOptions(), *, label: str = "Megatron args",
+              from_checkpoint: bool = False) -> Loaded:
+    """A Loaded schedule from Megatron's ``args`` (argparse dest names, as in a checkpoint's Namespace;
+    ``from_checkpoint``: the Namespace tells which Megatron-LM era wrote it)."""
     args = {k: v for k, v in args.items()}
-    r, plan = resolve(args, opts)
+    r, plan = resolve(args, opts, from_checkpoint=from_checkpoint)
     a = r.args
     s_wd, e_wd = check_wd(a)
     init, peak, floor = main_levels(a["lr_warmup_init"], a["min_lr"])
@@ -78,10 +137,10 @@ def from_args(args: dict, opts: ReadOptions = ReadOptions(), *, label: str = "Me
                         axis=make_axis(r.batch, a["seq_length"]), weight_decay=wd, groups=groups)
     raw = dict(args)
     raw["_defaults_applied"] = r.defaults
-    return Loaded(schedule, "megatron", label, tuple(r.notes + _notes(a, plan, r)), step_name, raw)
+    return Loaded(schedule, "megatron", label, tuple(r.notes + _notes(a, plan, r, opts)), step_name, raw)
 
 
-def _notes(a: dict, plan: Plan, r: Resolved) -> list[str]:
+def _notes(a: dict, plan: Plan, r: Resolved, opts: ReadOptions) -> list[str]:
     unit, G = ("iterations", r.G) if r.iteration_mode else ("samples", 1)
     out = []
     if a["lr_warmup_fraction"] is not None:
@@ -104,9 +163,9 @@ def _notes(a: dict, plan: Plan, r: Resolved) -> list[str]:
     if a["iterations_to_skip"]:
         out.append("--iterations-to-skip: the scheduler does not advance on skipped iterations; lrplan's"
                    " curve assumes none are skipped")
-    if a["decrease_batch_size_if_needed"]:
-        out.append("--decrease-batch-size-if-needed is ignored: lrplan assumes batch sizes divisible by"
-                   " micro-batch-size x data-parallel size")
+    if a["decrease_batch_size_if_needed"] and data_parallel(a, opts)[0] is None:
+        out.append("--decrease-batch-size-if-needed is not applied: the data-parallel size is unknown"
+                   " (--set data_parallel_size=N applies it); lrplan assumes every batch size divides evenly")
     return out
 
 

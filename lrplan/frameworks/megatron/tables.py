@@ -59,6 +59,10 @@ FLAGS: dict[str, Flag] = {
     "--step-batch-size-schedule": Flag("step_batch_size_schedule", "str"),
     "--decrease-batch-size-if-needed": Flag("decrease_batch_size_if_needed", "store_true", False),
     "--seq-length": Flag("seq_length", "int"),
+    # the data-parallel size is world size // (TP x PP x CP) (validate_args): with --set world_size=N it is known
+    "--tensor-model-parallel-size": Flag("tensor_model_parallel_size", "int", 1),
+    "--pipeline-model-parallel-size": Flag("pipeline_model_parallel_size", "int", 1),
+    "--context-parallel-size": Flag("context_parallel_size", "int", 1),
     "--iterations-to-skip": Flag("iterations_to_skip", "ints", ()),
     "--skip-train": Flag("skip_train", "store_true", False),
 }

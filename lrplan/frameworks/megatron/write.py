@@ -18,7 +18,7 @@ import shlex
 from dataclasses import dataclass
 
 from ...errors import InexpressibleError, LrplanError
-from ...ir import ConstantBatch, RampupBatch, Schedule
+from ...ir import ConstantBatch, RampupBatch, Schedule, StepBatch
 from ..base import Candidate, ReadOptions
 from .tables import FLAG_OF_DEST, SHAPE_WSD
 
@@ -238,7 +238,7 @@ def candidate(s: Schedule, t: Target) -> dict:
 # ---- approximation ------------------------------------------------------------------------------
 
 
-def nearest(s: Schedule, t: Target) -> list[dict]:
+def nearest(s: Schedule, t: Target, facts: ReadOptions = ReadOptions()) -> list[dict]:
     """Megatron flags close to ``s``: one candidate per decay style (the gate ranks them)."""
     from ...evaluate import curve_value
     from .read import from_args
@@ -260,7 +260,7 @@ def nearest(s: Schedule, t: Target) -> list[dict]:
     for opt in options:
         try:
             args = _unit_args(base | opt, t) | _batch_args(s, t)
-            from_args(dict(args, lr=args.get("lr", peak)), ReadOptions())  # Megatron itself would accept it
+            from_args(dict(args, lr=args.get("lr", peak)), facts)  # Megatron itself would accept it
         except LrplanError:  # a candidate Megatron itself would reject: skip it
             continue
         out.append(args)
@@ -317,9 +317,22 @@ def _text(s: Schedule, t: Target, args: dict, opts) -> str:
     return render(args, comments)
 
 
+def _era(opts):
+    from .args import era
+
+    return era(ReadOptions(extra=opts.facts), {})
+
+
 def write(s: Schedule, opts):
     if s.momentum is not None:
         raise InexpressibleError("a momentum schedule", hint="Megatron never schedules momentum or Adam betas")
+    when = _era(opts)
+    if isinstance(s.axis.batch, RampupBatch) and s.axis.unit != "steps" and when.new_batch_rules:
+        raise InexpressibleError(f"a batch-size ramp-up: {when.name} ignores --rampup-batch-size (from 0.18 on)",
+                                 hint="--set megatron_version=0.17 writes it for Megatron-LM 0.17 and older")
+    if isinstance(s.axis.batch, StepBatch) and s.axis.unit != "steps" and not when.new_batch_rules:
+        raise InexpressibleError(f"a step batch-size schedule: --step-batch-size-schedule is new in Megatron-LM"
+                                 f" 0.18 ({when.name} is asked for)", hint="drop --set megatron_version")
     tried = targets(s)
     error = None
     for t in tried:
@@ -332,7 +345,7 @@ def write(s: Schedule, opts):
         yield Candidate(_text(s, t, args, opts), "flags", name=name)
     carried = " (weight decay and LR groups are not carried over)" if (s.weight_decay or s.groups) else ""
     t = tried[-1]
-    for args in nearest(s, t):
+    for args in nearest(s, t, ReadOptions(extra=opts.facts)):
         yield Candidate(_text(s, t, args, opts), "flags", ("--approx: the nearest Megatron schedule" + carried,),
                         why=error.message if error else "", hint=error.hint if error else None, approx=True,
                         name="--lr-decay-style " + args["lr_decay_style"]
