@@ -1,0 +1,351 @@
+"""axolotl: its training YAML (``lr_scheduler``, ``warmup_steps``/``warmup_ratio``, ``cosine_min_lr_ratio`` ...).
+
+Read from axolotl 0.19.0 (PyPI; the schedule code is byte-identical to git 067b021c):
+
+* ``core/builders/base.py`` ``_configure_warmup_and_logging``: ``warmup_steps`` if set; else
+  ``int(warmup_ratio * N)`` (floor, not HF's ceil); else the hidden default ``min(int(0.03 * N), 100)``;
+  then ``warmup_steps == 1`` becomes 2. ``_configure_scheduler``: ``one_cycle`` and ``rex`` become
+  ``lr_scheduler_type: cosine`` with ``alternate_lr_scheduler_type``; an empty ``lr_scheduler`` is cosine.
+  ``_set_base_training_args``: ``max_steps = cfg.max_steps or total_num_steps`` is HF's ``num_training_steps``.
+* ``core/trainers/mixins/scheduler.py`` ``SchedulerMixin.create_scheduler``, first match wins:
+  ``one_cycle`` -> torch ``OneCycleLR(max_lr=learning_rate, total_steps=N, pct_start=W/N, anneal cos)``;
+  ``rex`` -> ``RexLR`` (not read: no IR shape for its z / (0.1 + 0.9 z) curve);
+  cosine + ``lr_quadratic_warmup`` (not read: a (k/W)^2 warmup has no IR shape);
+  cosine + truthy ``cosine_min_lr_ratio`` and truthy ``cosine_constant_lr_ratio`` ->
+  ``get_cosine_schedule_with_warmup_decay_constant``; cosine + truthy ``cosine_min_lr_ratio`` ->
+  ``get_cosine_schedule_with_min_lr``; else HF's ``get_scheduler`` (lrplan/frameworks/hf/schedules.py).
+  ``jagged_restart_steps`` wraps the result (not read). A ratio of 0 is falsy: plain HF cosine.
+* ``utils/schedulers.py``: ``get_cosine_schedule_with_min_lr`` factor ``k / max(1, W)`` for ``k < W``,
+  then ``(1 - r) * 0.5 * (1 + cos(pi * p)) + r``, ``p = (k - W) / max(1, N - W)``, unclamped past N;
+  the constant variant runs the cosine to ``Cn = int(N * constant_lr_ratio)`` and holds ``r`` after.
+
+The HF Trainer steps the LambdaLR once per optimizer update (after ``optimizer.step()``), so update k
+uses the factor at k: lrplan's step k, no shift (HF logs it at global_step k + 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import InexpressibleError, LrplanError, did_you_mean
+from ..ir import ONE, ZERO, Curve, Level, Schedule, Segment
+from ..values import number
+from .base import Candidate, Format, Loaded, ReadOptions
+
+DOCS = "see docs/frameworks/axolotl.md"
+# HF lr_scheduler_type names axolotl passes through, and its own two.
+OWN = ("one_cycle", "rex")
+NOT_READ = {
+    "rex": "axolotl's RexLR (z / (0.1 + 0.9 z) with a one-step shift) has no lrplan shape",
+    "lr_quadratic_warmup": "the quadratic (k/W)^2 warmup of get_cosine_schedule_with_quadratic_warmup has no lrplan "
+                           "shape",
+    "jagged_restart_steps": "JaggedLRRestartScheduler (ReLoRA restarts, evaluated one step ahead) is not read",
+}
+MARKERS = ("base_model", "micro_batch_size", "num_epochs", "datasets", "sequence_len", "sample_packing",
+           "cosine_min_lr_ratio", "lr_scheduler")
+
+
+def step_name(k: int) -> str:
+    return f"axolotl (HF Trainer) logs this LR at global_step {k + 1}"
+
+
+# ---- reading ------------------------------------------------------------------------------------------------
+
+
+def parse(text: str, path=None) -> dict:
+    from ..yamlsafe import load_mapping
+
+    return load_mapping(text, "an axolotl config", str(path or "axolotl YAML"))
+
+
+def detect(text: str, path) -> int:
+    if len(text) > 2_000_000 or "lr_scheduler_type" in text or not any(m in text for m in MARKERS):
+        return 0
+    try:
+        data = parse(text)
+    except LrplanError:
+        return 0
+    if "lr_scheduler_type" in data or "learning_rate" not in data:
+        return 0
+    n = sum(k in data for k in MARKERS)
+    if n >= 3 or "cosine_min_lr_ratio" in data:
+        return 9
+    sched = data.get("lr_scheduler", ...)
+    # lrplan's own fragment: axolotl's lr_scheduler is a name (torchtune's is a {_component_} mapping)
+    return 7 if "micro_batch_size" in data or sched is None or isinstance(sched, str) else 0
+
+
+def _num(v, where: str, **kw):
+    return number(v, where, text=True, hint=DOCS, **kw)
+
+
+
+
+def total_steps(data: dict, opts: ReadOptions, notes: list[str]) -> int:
+    """HF's num_training_steps: ``max_steps`` from the config, else axolotl's total_num_steps."""
+    if data.get("max_steps"):
+        N = _num(data["max_steps"], "max_steps", integer=True, positive=True)
+        notes.append(f"num_training_steps = max_steps {N} (axolotl caps its estimate of the run at max_steps; the "
+                     "dataset must give at least that many steps for the warmup to be computed from it too)")
+        return N
+    if opts.steps is not None:
+        from ..quantity import parse_count
+
+        N = int(parse_count(opts.steps, integer=True))
+        notes.append(f"num_training_steps = {N} from --steps (axolotl logs its estimate as total_num_steps)")
+        return N
+    n = opts.positive_int("dataset_size")
+    if n is not None:
+        if data.get("sample_packing"):
+            raise LrplanError("with sample_packing axolotl estimates the steps from a packing dry run of the "
+                              "tokenized dataset", where="sample_packing",
+                              hint="pass --steps N (the total_num_steps axolotl logs)")
+        micro = _num(data.get("micro_batch_size", 1), "micro_batch_size", integer=True, positive=True)
+        GA = data.get("gradient_accumulation_steps")
+        if GA is None and data.get("batch_size") is not None:  # normalize_config: batch_size // micro_batch_size
+            GA = _num(data["batch_size"], "batch_size", integer=True, positive=True) // micro
+        GA = _num(GA if GA is not None else 1, "gradient_accumulation_steps", integer=True, positive=True)
+        world = opts.positive_int("world_size") or 1
+        epochs = _num(data.get("num_epochs", 1.0), "num_epochs", positive=True)
+        batch = micro * GA * world
+        N = int(math.ceil(n * epochs / batch))  # utils/trainer.py calculate_total_num_steps (no packing)
+        notes.append(f"total_num_steps = ceil({n} samples x num_epochs {epochs:g} / batch {batch}) = {N} "
+                     f"(micro_batch_size {micro} x gradient_accumulation_steps {GA} x world_size {world})")
+        return N
+    raise LrplanError("the run length is not in the config: axolotl estimates total_num_steps from the dataset "
+                      "and num_epochs", where="max_steps",
+                      hint="pass --steps N (the total_num_steps axolotl logs), or --set dataset_size=N [world_size=W]")
+
+
+def warmup(data: dict, N: int, notes: list[str], raw_applied: list[str]) -> int:
+    """_configure_warmup_and_logging, with total_num_steps known."""
+    ws, wr = data.get("warmup_steps"), data.get("warmup_ratio")
+    if ws and wr:
+        raise LrplanError("warmup_steps and warmup_ratio are mutually exclusive (axolotl's config validation)",
+                          where="warmup_ratio", hint="keep one of them")
+    if ws is not None:
+        W = _num(ws, "warmup_steps", integer=True)
+    elif wr is not None:
+        r = _num(wr, "warmup_ratio")
+        W = max(int(r * N), 0)
+        notes.append(f"warmup = int(warmup_ratio {r:g} x {N}) = {W} steps (axolotl floors; HF alone would ceil)")
+    else:
+        W = min(int(0.03 * N), 100)
+        raw_applied.append("warmup_steps")
+        notes.append(f"no warmup_steps/warmup_ratio: axolotl warms up for min(int(0.03 x {N}), 100) = {W} steps")
+    if W == 1:
+        W = 2
+        notes.append("warmup_steps 1 becomes 2 (axolotl)")
+    return W
+
+
+def _floor_ratio(data: dict, key: str) -> float | None:
+    v = data.get(key)
+    if v is None:
+        return None
+    r = _num(v, key)
+    if r > 1:
+        raise LrplanError(f"must be between 0.0 and 1.0, got {r:g} (axolotl asserts it)", where=key)
+    return r
+
+
+def _min_lr_cosine(W: int, N: int, r: float) -> list:
+    segs = [Segment("linear", 0.0, float(W), ZERO, ONE, label="warmup")] if W > 0 else []
+    segs.append(Segment("cosine", float(W), float(W + max(1, N - W)), ONE, Level(r), label="decay"))
+    return segs
+
+
+def _constant_cosine(W: int, N: int, r: float, c: float) -> list:
+    Cn = int(N * c)
+    segs = [Segment("linear", 0.0, float(W), ZERO, ONE, label="warmup")] if W > 0 else []
+    if Cn < W:
+        raise LrplanError(f"int(num_training_steps x cosine_constant_lr_ratio) = {Cn} is inside the warmup ({W} "
+                          "steps): axolotl's cosine then runs backwards; lrplan does not read that",
+                          where="cosine_constant_lr_ratio")
+    if Cn > W:
+        segs.append(Segment("cosine", float(W), float(Cn), ONE, Level(r), label="decay"))
+        segs.append(Segment("constant", float(Cn), None, Level(r), label="floor"))
+    else:  # progress 0 for ever: the peak
+        segs.append(Segment("constant", float(W), None, ONE, label="constant"))
+    return segs
+
+
+def _one_cycle(data: dict, W: int, N: int, lr: float) -> Schedule:
+    from ..spec import parse_spec
+
+    kw = data.get("lr_scheduler_kwargs") or {}
+    if not isinstance(kw, dict):
+        raise LrplanError("must be a mapping", where="lr_scheduler_kwargs")
+    allowed = {"pct_start": "max_at", "div_factor": "div", "final_div_factor": "final_div",
+               "anneal_strategy": "anneal", "three_phase": "three_phase"}
+    args = {"max_at": repr(W / N)}
+    for k, v in kw.items():
+        if k not in allowed:
+            raise LrplanError(f"lrplan reads OneCycleLR's {', '.join(allowed)} only, not {k!r}",
+                              where=f"lr_scheduler_kwargs.{k}", hint=did_you_mean(str(k), allowed))
+        args[allowed[k]] = str(v).lower() if isinstance(v, bool) else repr(_num(v, f"lr_scheduler_kwargs.{k}")) \
+            if k != "anneal_strategy" else str(v)
+    if not 0 < float(args["max_at"]) < 1:
+        raise LrplanError(f"OneCycleLR's pct_start (warmup / num_training_steps = {args['max_at']}) must be between 0 "
+                          "and 1 for lrplan (torch divides by pct_start * N - 1)", where="warmup_steps")
+    spec = "onecycle(" + ",".join(f"{k}={v}" for k, v in args.items()) + f"),total={N},peak={lr!r}"
+    return parse_spec(spec)
+
+
+def from_config(data: dict, opts: ReadOptions = ReadOptions(), label: str = "axolotl config") -> Loaded:
+    notes: list[str] = []
+    applied: list[str] = []
+    raw = dict(data, _defaults_applied=applied)
+    lr = data.get("learning_rate")
+    if lr is None:
+        if opts.lr is None:
+            raise LrplanError("learning_rate is not set", where="learning_rate", hint="pass --lr PEAK")
+        lr = opts.lr
+        applied.append("learning_rate")
+    lr = _num(lr, "learning_rate", positive=True)
+    kind = data.get("lr_scheduler") or "cosine"
+    if not data.get("lr_scheduler"):
+        applied.append("lr_scheduler")
+    if not isinstance(kind, str):
+        raise LrplanError(f"must be a scheduler name, got {kind!r}", where="lr_scheduler")
+    for key in ("rex", "lr_quadratic_warmup", "jagged_restart_steps"):
+        if (key == "rex" and kind == "rex") or (key != "rex" and data.get(key) and
+                                                 (key != "lr_quadratic_warmup" or kind == "cosine")):
+            raise LrplanError(NOT_READ[key], where="lr_scheduler" if key == "rex" else key,
+                              hint="write the schedule as a spec, or read the run's logged LRs")
+    if data.get("deepspeed"):
+        notes.append("deepspeed is set: if its JSON has a scheduler, that one replaces this schedule (axolotl only "
+                     "warns)")
+    N = total_steps(data, opts, notes)
+    W = warmup(data, N, notes, applied)
+    rmin = _floor_ratio(data, "cosine_min_lr_ratio")
+    rconst = _floor_ratio(data, "cosine_constant_lr_ratio")
+    raw["_axolotl"] = {"kind": kind, "W": W, "N": N}
+    if kind == "one_cycle":
+        s = _one_cycle(data, W, N, lr)
+        notes.append(f"one_cycle: torch OneCycleLR with max_lr learning_rate, pct_start {W}/{N}, cos anneal "
+                     "(div_factor 25, final_div_factor 1e4 unless lr_scheduler_kwargs says otherwise)")
+        return Loaded(s, "axolotl", label, tuple(notes), step_name, raw)
+    if kind == "cosine" and rmin and rconst:
+        segs, after = _constant_cosine(W, N, rmin, rconst), "hold"
+        notes.append(f"cosine_min_lr_ratio {rmin:g} with cosine_constant_lr_ratio {rconst:g}: a cosine to "
+                     f"{rmin:g} x learning_rate until step int({N} x {rconst:g}) = {int(N * rconst)}, then constant")
+    elif kind == "cosine" and rmin:
+        segs, after = _min_lr_cosine(W, N, rmin), "continue"
+        notes.append(f"cosine_min_lr_ratio {rmin:g}: axolotl's get_cosine_schedule_with_min_lr (to {rmin:g} x "
+                     "learning_rate at the last step, unclamped after)")
+    else:
+        from .hf.schedules import build
+
+        if kind == "cosine" and (rmin == 0 or rconst == 0) and (rmin is not None or rconst is not None):
+            notes.append("a cosine_*_lr_ratio of 0 is falsy in axolotl: the plain HF cosine is used")
+        kwargs = data.get("lr_scheduler_kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise LrplanError("must be a mapping", where="lr_scheduler_kwargs")
+        s = build(kind, kwargs, W, N, lr)
+        notes.append(f"HF get_scheduler({kind!r}, num_warmup_steps={W}, num_training_steps={N})")
+        if kind == "constant" and (data.get("warmup_steps") or data.get("warmup_ratio")):
+            notes.append("lr_scheduler constant ignores the warmup (HF's constant); use constant_with_warmup")
+        return Loaded(s, "axolotl", label, tuple(notes), step_name, raw)
+    s = Schedule(Curve(tuple(segs), after), peak_lr=lr, total=float(N))
+    return Loaded(s, "axolotl", label, tuple(notes), step_name, raw)
+
+
+def read(text: str, path, opts: ReadOptions) -> Loaded:
+    return from_config(parse(text, path), opts, str(path) if path else "axolotl config")
+
+
+# ---- writing ------------------------------------------------------------------------------------------------
+
+HINT = "pass --approx for the nearest axolotl form, or --to hf --variant python for a LambdaLR"
+
+
+def _whole(x) -> bool:
+    return x is not None and float(x).is_integer()
+
+
+def _own_candidates(schedule: Schedule, T: int):
+    """axolotl's own cosine forms: (fields) dicts."""
+    segs = schedule.lr.segments
+    W = 0
+    rest = segs
+    first = segs[0]
+    if first.kind == "linear" and first.a == ZERO and first.b == ONE and first.tau0 == 0 and _whole(first.end) \
+            and first.span_value == first.end and len(segs) > 1:
+        W, rest = int(first.end), segs[1:]
+    if not rest or rest[0].kind != "cosine" or rest[0].a != ONE or dict(rest[0].params).get("cycles", 0.5) != 0.5:
+        return
+    r = float(rest[0].b.resolve(schedule.peak)) / float(schedule.peak)  # axolotl's floor is a ratio of the peak
+    if not 0 < r <= 1:
+        return
+    end = rest[0].end
+    if len(rest) == 1 and (end is None or end >= T):
+        yield {"lr_scheduler": "cosine", "cosine_min_lr_ratio": r, "warmup_steps": W}
+    elif (len(rest) == 1 or (len(rest) == 2 and rest[1].kind == "constant")) and _whole(end) and end < T:
+        Cn = int(end)  # the cosine ends before the run, then holds its floor: the constant variant
+        c = Cn / T
+        for _ in range(4):  # the shortest ratio whose int(T * ratio) is Cn
+            if int(T * c) == Cn:
+                break
+            c = math.nextafter(c, 2.0)
+        if 0 < c <= 1:
+            yield {"lr_scheduler": "cosine", "cosine_min_lr_ratio": r, "cosine_constant_lr_ratio": c,
+                   "warmup_steps": W}
+
+
+def _hf_candidates(schedule: Schedule, T: int):
+    from .hf.write import typed_candidates
+
+    for kind, kw, W in typed_candidates(schedule, T):
+        if kind in OWN or W == 1:  # axolotl turns warmup_steps 1 into 2
+            continue
+        out = {"lr_scheduler": kind, "warmup_steps": int(W)}
+        if kw:
+            out["lr_scheduler_kwargs"] = kw
+        yield out
+
+
+def _text(fields: dict, schedule: Schedule, T: int, opts) -> str:
+    import yaml
+
+    cfg = {"learning_rate": float(schedule.peak), **fields, "max_steps": int(T)}
+    words = " ".join(("Generated by lrplan", opts.version or "", "for axolotl from:", opts.source_label or "-"))
+    head = ["# " + " ".join(words.split()),
+            "# Merge into your axolotl config. max_steps is the schedule's length: the dataset must give at least",
+            "# that many optimizer steps (axolotl caps its estimate at max_steps); warmup_steps is written even when",
+            "# 0 (without it axolotl warms up for min(int(0.03 x steps), 100) steps)."]
+    return "\n".join(head) + "\n" + yaml.safe_dump(cfg, sort_keys=False)
+
+
+def write(schedule: Schedule, opts):
+    if opts.variant not in (None, "yaml"):
+        raise LrplanError(f"unknown axolotl variant {opts.variant!r}", hint="the axolotl writer emits YAML")
+    if schedule.peak_lr is None:
+        raise LrplanError("axolotl needs learning_rate and the schedule has no peak LR", hint="pass --lr PEAK")
+    if schedule.total is None:
+        raise LrplanError("axolotl needs max_steps and the schedule has no run length", hint="pass --steps N")
+    if schedule.axis.unit != "steps" or not _whole(schedule.total):
+        raise InexpressibleError(f"axolotl counts whole optimizer steps; this schedule is on {schedule.axis.unit}",
+                                 hint=HINT)
+    if schedule.weight_decay or schedule.momentum or schedule.groups:
+        raise InexpressibleError("axolotl's config has no weight-decay, momentum or LR-group curves",
+                                 hint="drop them from the schedule")
+    T = int(schedule.total)
+    why = ("no axolotl lr_scheduler (HF's types, cosine with cosine_min_lr_ratio / cosine_constant_lr_ratio) "
+           "reproduces it")
+    seen = []
+    for fields in list(_own_candidates(schedule, T)) + list(_hf_candidates(schedule, T)):
+        if fields in seen:
+            continue
+        seen.append(fields)
+        yield Candidate(_text(fields, schedule, T, opts), "yaml", (), name=repr(fields["lr_scheduler"]), why=why,
+                        hint=HINT)
+    if not seen:
+        raise InexpressibleError("axolotl cannot express this schedule: " + why, hint=HINT)
+
+
+FORMAT = Format("axolotl", "axolotl training YAML (lr_scheduler, warmup_steps/warmup_ratio, cosine_min_lr_ratio)",
+                title="axolotl", detect=detect, read=read, write=write, suffix=".yaml", steps_only=True,
+                lint="lrplan.frameworks.axolotl_lint",
+                first_step_fix="axolotl's cosine and HF types warm up with k/W from 0; warmup_steps: 0 starts at "
+                               "learning_rate")

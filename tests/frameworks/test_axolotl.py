@@ -1,0 +1,418 @@
+"""axolotl dialect: differential tests against axolotl's own scheduler code and dispatch, its real example configs,
+the writer's output run through axolotl, golden files, error texts and CLI transcripts.
+
+The reference side is the REAL code of the installed axolotl 0.19.0 (``pip install --no-deps axolotl==0.19.0``)
+and transformers (its HF schedulers and ``TrainingArguments.get_warmup_steps``):
+
+* ``axolotl/core/builders/base.py``: the methods ``_configure_warmup_and_logging`` and ``_configure_scheduler``
+  are compiled from the file's own source (its module imports trl, peft, datasets ..., not installed here)
+  and run on the config (a ``DictDefault`` stand-in: missing keys are None, as in axolotl);
+* ``axolotl/core/trainers/mixins/scheduler.py``: ``SchedulerMixin.create_scheduler`` loaded standalone (its
+  ``PluginManager`` import is replaced by one with no plugins, its logger by a plain one), called on a
+  ``transformers.TrainingArguments`` carrying axolotl's extra fields, with
+  ``num_training_steps = cfg.max_steps or total_num_steps`` (builders/base.py ``_set_base_training_args``);
+* the scheduler it returns is stepped as the HF Trainer steps it (``optimizer.step(); lr_scheduler.step()``),
+  reading the LR each update uses before its step.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import logging
+import os
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import assert_lr_close, require, run_cli
+
+from lrplan.convert import convert
+from lrplan.errors import ExitCode, InexpressibleError, LrplanError
+from lrplan.evaluate import lr
+from lrplan.frameworks import get
+from lrplan.frameworks.base import ReadOptions, WriteOptions
+from lrplan.spec import parse_spec
+
+CONFIGS = Path(__file__).parents[1] / "fixtures" / "axolotl"
+FMT = get("axolotl")
+AXOLOTL_FIELDS = ("alternate_lr_scheduler_type", "cosine_min_lr_ratio", "cosine_constant_lr_ratio",
+                  "lr_quadratic_warmup", "jagged_restart_steps", "jagged_restart_warmup_steps",
+                  "jagged_restart_anneal_steps")
+
+
+class Cfg(dict):
+    """axolotl's DictDefault as the builder uses it: attribute access, None for a missing key."""
+
+    def __getattr__(self, key):
+        return self.get(key)
+
+
+@pytest.fixture(scope="module")
+def axo():
+    """(builder methods, SchedulerMixin) from the installed axolotl's own files."""
+    require("torch")
+    require("transformers")
+    spec = importlib.util.find_spec("axolotl")
+    if spec is None:
+        if os.environ.get("CI"):
+            pytest.fail("axolotl is needed (pip install --no-deps axolotl==0.19.0)")
+        pytest.skip("axolotl not installed")
+    root = Path(list(spec.submodule_search_locations)[0])
+    tree = ast.parse((root / "core" / "builders" / "base.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainerBuilderBase")
+    wanted = [f for f in cls.body if isinstance(f, ast.FunctionDef)
+              and f.name in ("_configure_warmup_and_logging", "_configure_scheduler")]
+    assert len(wanted) == 2
+    ns: dict = {}
+    code = compile(ast.Module(body=wanted, type_ignores=[]), str(root / "core/builders/base.py"), "exec")
+    exec(code, ns)  # noqa: S102 - axolotl's own two methods, from its installed file
+
+    class NoPlugins:
+        @classmethod
+        def get_instance(cls):
+            return cls()
+
+        def create_lr_scheduler(self, **kw):
+            return None
+
+    saved = {n: sys.modules.get(n) for n in ("axolotl.integrations.base", "axolotl.utils.logging")}
+    stub_i = types.ModuleType("axolotl.integrations.base")
+    stub_i.PluginManager = NoPlugins
+    stub_l = types.ModuleType("axolotl.utils.logging")
+    stub_l.get_logger = logging.getLogger
+    sys.modules["axolotl.integrations.base"] = stub_i
+    sys.modules["axolotl.utils.logging"] = stub_l
+    try:
+        s = importlib.util.spec_from_file_location("axolotl_scheduler_mixin",
+                                                   root / "core" / "trainers" / "mixins" / "scheduler.py")
+        mixin = importlib.util.module_from_spec(s)
+        s.loader.exec_module(mixin)
+    finally:
+        for n, m in saved.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+    return ns, mixin.SchedulerMixin
+
+
+def axolotl_lrs(axo, cfg: dict, total_num_steps: int, n: int, tmp_path, run: dict | None = None) -> np.ndarray:
+    """The LR of each of the first n updates of an axolotl run of this config, by axolotl's own code
+    (``run`` receives the TrainingArguments, optimizer and scheduler when given)."""
+    import torch
+    import transformers
+
+    ns, Mixin = axo
+    c = Cfg(cfg)
+    builder = types.SimpleNamespace(cfg=c)
+    kw: dict = {}
+    if c.max_steps:  # utils/data/sft.py L115-118: the estimate is capped at max_steps
+        total_num_steps = min(total_num_steps, c.max_steps)
+    ns["_configure_warmup_and_logging"](builder, total_num_steps, kw)
+    ns["_configure_scheduler"](builder, kw)
+    max_steps = c.max_steps or total_num_steps or -1  # builders/base.py _set_base_training_args
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), report_to=[], learning_rate=float(c.learning_rate),
+                                          lr_scheduler_type=kw["lr_scheduler_type"], warmup_steps=kw["warmup_steps"],
+                                          lr_scheduler_kwargs=kw["lr_scheduler_kwargs"], max_steps=max_steps)
+    args.alternate_lr_scheduler_type = kw.get("alternate_lr_scheduler_type")
+    for f in AXOLOTL_FIELDS[1:]:  # AxolotlTrainingArguments fields, copied from cfg when not None
+        setattr(args, f, c.get(f))
+
+    class Probe(Mixin):
+        def __init__(self):
+            pass
+
+    p = Probe.__new__(Probe)
+    p.args, p.lr_scheduler = args, None
+    class AdamW(torch.optim.AdamW):
+        def step(self, closure=None):
+            return None
+
+    # optimizer.step() then scheduler.step(), as the trainer calls them; the step itself is a no-op (the weights
+    # never change an LR, and torch's real SGD/AdamW step would be 95% of the time of these 10k-step loops)
+    opt = AdamW([torch.nn.Parameter(torch.zeros(1))], lr=float(c.learning_rate))
+    p.optimizer = opt
+    sched = p.create_scheduler(num_training_steps=max_steps, optimizer=opt)
+    if run is not None:
+        run.update(args=args, optimizer=opt, scheduler=sched)
+    if not isinstance(n, int):  # a list of steps: the LambdaLR's closed form get_lr() at last_epoch = k
+        out = []
+        for k in n:
+            sched.last_epoch = int(k)
+            sched._get_lr_called_within_step = True
+            out.append(sched.get_lr()[0])
+        return np.asarray(out)
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+    return out
+
+
+def ours(cfg: dict, ks, **opts):
+    return lr(FMT.read(yaml.safe_dump(cfg), None, ReadOptions(**opts)).schedule, ks)
+
+
+BASE = {"base_model": "x", "micro_batch_size": 2, "gradient_accumulation_steps": 4, "learning_rate": 2e-4}
+CASES = [  # (config keys, total_num_steps axolotl estimated); max_steps in the config wins
+    ({"lr_scheduler": "cosine", "warmup_ratio": 0.1}, 10_000),
+    ({"lr_scheduler": None, "warmup_ratio": 0.05}, 10_007),  # empty lr_scheduler: cosine; floor of the ratio
+    ({"lr_scheduler": "cosine"}, 10_000),  # hidden default: min(int(0.03 N), 100) = 100
+    ({"lr_scheduler": "linear"}, 10_001),  # hidden default again, and HF's linear
+    ({"lr_scheduler": "cosine", "warmup_steps": 1}, 10_000),  # 1 becomes 2
+    ({"lr_scheduler": "cosine", "warmup_steps": 0}, 10_000),
+    ({"lr_scheduler": "cosine", "warmup_steps": 300, "cosine_min_lr_ratio": 0.1}, 10_000),
+    ({"lr_scheduler": "cosine", "warmup_steps": 10, "cosine_min_lr_ratio": 1.0, "cosine_constant_lr_ratio": 0},
+     10_000),  # llama-3/3b-fp8-fsdp2.yaml: a constant LR after the warmup
+    ({"lr_scheduler": "cosine", "warmup_ratio": 0.02, "cosine_min_lr_ratio": 0.05, "cosine_constant_lr_ratio": 0.8},
+     10_000),
+    ({"lr_scheduler": "cosine", "warmup_steps": 100, "cosine_min_lr_ratio": 0}, 10_000),  # 0 is falsy: HF cosine
+    ({"lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.1}, 10_000),
+    ({"lr_scheduler": "constant", "warmup_ratio": 0.1}, 10_000),  # HF's constant ignores the warmup
+    ({"lr_scheduler": "cosine_with_restarts", "warmup_steps": 50, "lr_scheduler_kwargs": {"num_cycles": 3}}, 10_000),
+    ({"lr_scheduler": "warmup_stable_decay", "warmup_steps": 200,
+      "lr_scheduler_kwargs": {"num_decay_steps": 2000, "min_lr_ratio": 0.1}}, 10_000),
+    ({"lr_scheduler": "cosine_with_min_lr", "warmup_steps": 200, "lr_scheduler_kwargs": {"min_lr_rate": 0.1}}, 10_000),
+    ({"lr_scheduler": "one_cycle", "warmup_ratio": 0.3}, 10_000),
+    ({"lr_scheduler": "one_cycle", "warmup_steps": 500, "lr_scheduler_kwargs": {"div_factor": 10.0}}, 10_000),
+    ({"lr_scheduler": "cosine", "warmup_ratio": 0.1, "max_steps": 10_000}, 10_000),
+]
+
+
+@pytest.mark.parametrize("keys,N", CASES, ids=lambda c: str(c.get("lr_scheduler")) if isinstance(c, dict) else str(c))
+def test_reader_matches_axolotl_every_step(axo, keys, N, tmp_path):
+    cfg = dict(BASE, **keys)
+    mine = ours(cfg, np.arange(N), steps=str(N))
+    assert_lr_close(mine, axolotl_lrs(axo, cfg, N, N, tmp_path))
+
+
+# file -> total_num_steps (what axolotl estimates for the dataset; lrplan takes it as --steps)
+REAL = {
+    "llama-3__lora-1b.yml": 10_000,
+    "llama-3__3b-fp8-fsdp2.yaml": 10_000,
+    "distributed-parallel__llama-3_1-8b-hsdp-tp.yaml": 10_000,
+    "archived__tiny-llama__pretrain.yml": 500,  # max_steps 200 wins
+    "qwen3__reward-model.yaml": 10_000,
+    "deepseek-v4__v4-flash-nvfp4-lora.yaml": 10_000,
+    "archived__replit-3b__config-lora.yml": 10_000,
+}
+
+
+@pytest.mark.parametrize("name", list(REAL))
+def test_repository_configs_match_axolotl(axo, name, tmp_path):
+    path = CONFIGS / name
+    assert path.read_text().startswith("# lrplan fixture copy -- source: github.com/axolotl-ai-cloud/axolotl")
+    N = REAL[name]
+    ld = FMT.read(path.read_text(), path, ReadOptions(steps=str(N)))
+    cfg = yaml.safe_load(path.read_text())
+    T = int(ld.schedule.total)
+    assert T == (cfg.get("max_steps") or N)
+    assert_lr_close(lr(ld.schedule, np.arange(T)), axolotl_lrs(axo, cfg, N, T, tmp_path))
+
+
+def test_repository_configs_are_detected():
+    from lrplan.sources import detect
+
+    for path in sorted(CONFIGS.glob("*.y*ml")):
+        assert detect(path.read_text(), path) == "axolotl", path.name
+
+
+@pytest.mark.parametrize("name,field", [("llama-2__gptq-lora.yml", "lr_quadratic_warmup"),
+                                        ("llama-2__relora.yml", "jagged_restart_steps")])
+def test_unread_forms_are_refused_by_name(name, field):
+    with pytest.raises(LrplanError) as e:
+        FMT.read((CONFIGS / name).read_text(), None, ReadOptions(steps="1000"))
+    assert e.value.render().startswith(f"error: {field}:")
+
+
+def test_total_from_dataset_size_without_packing():
+    cfg = dict(BASE, num_epochs=3, lr_scheduler="cosine", warmup_steps=0)
+    ld = FMT.read(yaml.safe_dump(cfg), None, ReadOptions(extra=(("dataset_size", "10001"), ("world_size", "2"))))
+    assert ld.schedule.total == 1876  # ceil(10001 * 3 / (2 * 4 * 2)), utils/trainer.py calculate_total_num_steps
+    with pytest.raises(LrplanError, match="sample_packing"):
+        FMT.read(yaml.safe_dump(dict(cfg, sample_packing=True)), None, ReadOptions(extra=(("dataset_size", "10"),)))
+
+
+BAD = [
+    ({"lr_scheduler": "cosine"}, {}, "max_steps: the run length is not in the config"),
+    ({"lr_scheduler": "cosine", "warmup_steps": 10, "warmup_ratio": 0.1}, {"steps": "100"},
+     "warmup_ratio: warmup_steps and warmup_ratio are mutually exclusive"),
+    ({"lr_scheduler": "cosin"}, {"steps": "100"}, "unknown lr_scheduler_type 'cosin'"),
+    ({"lr_scheduler": "rex"}, {"steps": "100"}, "lr_scheduler: axolotl's RexLR"),
+    ({"lr_scheduler": "cosine", "cosine_min_lr_ratio": 1.5}, {"steps": "100"},
+     "cosine_min_lr_ratio: must be between 0.0 and 1.0"),
+    ({"lr_scheduler": "cosine", "learning_rate": "fast"}, {"steps": "100"}, "learning_rate: must be a number"),
+]
+
+
+@pytest.mark.parametrize("keys,opts,message", BAD)
+def test_read_errors(keys, opts, message):
+    with pytest.raises(LrplanError) as e:
+        FMT.read(yaml.safe_dump(dict(BASE, **keys)), None, ReadOptions(**opts))
+    assert message in e.value.render()
+
+
+# ---- the writer --------------------------------------------------------------------------------------------
+
+
+def emit(schedule, **kw):
+    return convert(schedule, "axolotl", WriteOptions(source_label="test", version="0.0-test", **kw))
+
+
+WRITTEN = [  # (source, the lr_scheduler the writer picks, axolotl keys it must write)
+    ("warmup=100,cosine,total=10000,peak=3e-4", "cosine", ()),
+    ("warmup=300,cosine,min=0.1,total=10000,peak=2e-4", "cosine", ("cosine_min_lr_ratio",)),
+    ("warmup=200,cosine=7800,min=0.05,total=10000,peak=2e-4", "cosine", ("cosine_constant_lr_ratio",)),
+    ("warmup=500,linear,total=10000,peak=1e-4", "linear", ()),
+    ("constant,total=10000,peak=1e-5", "constant", ()),
+]
+
+
+@pytest.mark.parametrize("spec,kind,keys", WRITTEN)
+def test_written_yaml_runs_in_axolotl(axo, spec, kind, keys, tmp_path):
+    schedule = parse_spec(spec)
+    w = emit(schedule)
+    cfg = yaml.safe_load(w.text)
+    assert cfg["lr_scheduler"] == kind and all(k in cfg for k in keys) and "warmup_steps" in cfg
+    T = int(schedule.total)
+    # the dataset gives more steps than max_steps (the header's condition): max_steps caps the estimate
+    assert_lr_close(lr(schedule, np.arange(T)), axolotl_lrs(axo, dict(cfg, base_model="x"), T, T, tmp_path))
+
+
+@pytest.mark.parametrize("name", ["llama-3__lora-1b.yml", "llama-3__3b-fp8-fsdp2.yaml"])
+def test_golden(name, golden):
+    ld = FMT.read((CONFIGS / name).read_text(), None, ReadOptions(steps="20000"))
+    golden(f"axolotl/{name.replace('.yml', '.yaml')}", emit(ld.schedule).text)
+
+
+def test_inexpressible_and_approx():
+    with pytest.raises(InexpressibleError) as e:
+        emit(parse_spec("warmup=100(shape=log),linear,total=3000,peak=1e-3"))
+    assert "no axolotl lr_scheduler" in e.value.message
+    w = emit(parse_spec("warmup=100(shape=log),linear,total=3000,peak=1e-3"), approx=True)
+    assert w.deviation is not None
+
+
+# ---- CLI -----------------------------------------------------------------------------------------------------
+
+
+def test_cli_convert_between_axolotl_torchtune_and_hf(tmp_path):
+    path = CONFIGS / "llama-3__lora-1b.yml"
+    r = run_cli("convert", str(path), "--steps", "5000", "--to", "torchtune")  # HF cosine = torchtune's cosine
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load(r.stdout)["lr_scheduler"]["num_warmup_steps"] == 500
+    out = tmp_path / "tt.yaml"
+    out.write_text(r.stdout)
+    r = run_cli("convert", str(out), "--to", "axolotl")
+    assert r.returncode == 0, r.stderr
+    back = yaml.safe_load(r.stdout)
+    assert (back["lr_scheduler"], back["warmup_steps"], back["max_steps"]) == ("cosine", 500, 5000)
+    r = run_cli("convert", str(CONFIGS / "llama-3__3b-fp8-fsdp2.yaml"), "--steps", "5000", "--to", "nemo")
+    assert r.returncode == ExitCode.INEXPRESSIBLE and "NeMo cannot express" in r.stderr
+
+
+def test_cli_at_step_and_lint():
+    path = CONFIGS / "archived__tiny-llama__pretrain.yml"
+    r = run_cli("at-step", "20", str(path), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["lr"] == 2e-4
+    r = run_cli("at-step", "20", str(CONFIGS / "llama-3__lora-1b.yml"), "--json")
+    assert r.returncode == 2 and "--steps" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("lint", str(path), "--json")
+    assert "LR001" in {f["rule"] for f in json.loads(r.stdout)["findings"]}
+
+
+# ---- checkpoints -------------------------------------------------------------------------------------------
+
+
+def test_checkpoint_uses_axolotls_fields(axo, tmp_path):
+    """An HF checkpoint-N/ of an axolotl run: training_args.bin carries axolotl's fields (here
+    cosine_min_lr_ratio), which the HF reader alone would ignore; scheduler.pt is the real scheduler's state."""
+    import torch
+
+    from lrplan.checkpoints import read_info
+
+    cfg = dict(BASE, lr_scheduler="cosine", warmup_steps=30, cosine_min_lr_ratio=0.1, max_steps=2000)
+    run: dict = {}
+    used = axolotl_lrs(axo, cfg, 2000, 2000, tmp_path / "out", run)
+    d = tmp_path / "out" / "checkpoint-2000"
+    d.mkdir(parents=True)
+    # the args object pickles as TrainingArguments plus axolotl's attributes (AxolotlTrainingArguments is a
+    # subclass whose __dict__ holds the same fields; its module needs trl to import, so it is not made here)
+    torch.save(run["args"], d / "training_args.bin")
+    torch.save(run["scheduler"].state_dict(), d / "scheduler.pt")
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": 2000, "max_steps": 2000, "log_history": []}))
+    info = read_info(tmp_path / "out")
+    assert info.framework == "axolotl" and "axolotl" in info.layout
+    assert_lr_close(lr(info.loaded.schedule, np.arange(2000)), used)
+    r = run_cli("at-step", "1999", str(d), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["lr"] == pytest.approx(used[1999], rel=1e-12)
+    assert json.loads(r.stdout)["framework"] == "axolotl"
+
+
+AXO = "base_model: x\nmicro_batch_size: 1\nlearning_rate: 1.0e-4\nmax_steps: 1000\n"
+LINT = [  # (rule, config that walks into it, the same config without the pitfall)
+    ("LR024", AXO + "lr_scheduler: cosine\n", AXO + "lr_scheduler: cosine\nwarmup_steps: 0\n"),
+    ("LR025", AXO + "lr_scheduler: cosine\nwarmup_steps: 0\ncosine_min_lr_ratio: 0\n",
+     AXO + "lr_scheduler: cosine\nwarmup_steps: 0\ncosine_min_lr_ratio: 0.1\n"),
+    ("LR026", AXO + "lr_scheduler: constant\nwarmup_ratio: 0.1\n",
+     AXO + "lr_scheduler: constant_with_warmup\nwarmup_ratio: 0.1\n"),
+]
+
+
+@pytest.mark.parametrize("rule,bad,good", LINT, ids=[r for r, _, _ in LINT])
+def test_lint_rules(rule, bad, good):
+    from lrplan import lint
+
+    def fired(text):
+        return {f.rule for f in lint.run(FMT.read(text, None, ReadOptions()), {})}
+
+    assert rule in fired(bad) and rule not in fired(good)
+
+
+def test_cli_lint_names_the_axolotl_field(tmp_path):
+    path = tmp_path / "axolotl.yaml"
+    path.write_text(LINT[0][1])
+    r = run_cli("lint", str(path), "--json")
+    found = [f for f in json.loads(r.stdout)["findings"] if f["rule"] == "LR024"]
+    assert found and found[0]["where"] == "warmup_steps" and "= 30 steps" in found[0]["message"]
+
+
+def test_nemo_megatron_cosine_converts_to_axolotl_exactly(axo, tmp_path):
+    """`lrplan convert megatron_falcon_config.yaml --to axolotl`: NeMo's Megatron-branch cosine (k/W warmup, cosine
+    to min_lr until max_steps - constant_steps, then min_lr) is axolotl's constant-ratio cosine; the emitted YAML
+    run in real axolotl gives what real NeMo computes for the repository config."""
+    require("omegaconf")
+    if importlib.util.find_spec("nemo") is None:
+        if os.environ.get("CI"):
+            pytest.fail("nemo_toolkit is needed (pip install --no-deps nemo_toolkit==2.7.3)")
+        pytest.skip("nemo_toolkit not installed")
+    sys.path.insert(0, str(CONFIGS.parent))
+    import make_nemo_checkpoint
+    from omegaconf import OmegaConf
+
+    nemo = make_nemo_checkpoint.load_nemo_lr_scheduler()
+    path = CONFIGS.parent / "nemo" / "megatron_falcon_config.yaml"
+    r = run_cli("convert", str(path), "--to", "axolotl")
+    assert r.returncode == 0, r.stderr
+    cfg = dict(yaml.safe_load(r.stdout), base_model="x")
+    assert (cfg["cosine_min_lr_ratio"], cfg["cosine_constant_lr_ratio"]) == (0.1, 0.5)
+    import torch
+
+    conf = OmegaConf.load(path)
+    sched = dict(OmegaConf.to_container(conf.model.optim.sched, resolve=True), max_steps=conf.trainer.max_steps)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=conf.model.optim.lr)
+    s = nemo.prepare_lr_scheduler(opt, sched)["scheduler"]
+    ks = list(range(0, 12_000)) + list(range(49_000, 51_000)) + list(range(99_000, 100_000))
+    theirs = []
+    for k in ks:  # NeMo's get_lr is a closed form of last_epoch
+        s.last_epoch = k
+        s._get_lr_called_within_step = True
+        theirs.append(s.get_lr()[0])
+    assert_lr_close(axolotl_lrs(axo, cfg, 100_000, ks, tmp_path), theirs, steps=ks)
