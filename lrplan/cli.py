@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 
 import typer
 
-from .version import __version__
 from .errors import ExitCode, LrplanError
+from .version import __version__
 
 # Each command and the module whose register(app) defines it. Adding a command: its module and a
 # line here. main() builds only the invoked command's module: typer turns every registered command
@@ -29,6 +30,9 @@ COMMANDS = {
     "presets": "lrplan.commands.understand",
     "inspect": "lrplan.commands.checkpoints",
     "resume": "lrplan.commands.checkpoints",
+    "check": "lrplan.commands.logs",
+    "fit": "lrplan.commands.logs",
+    "branch": "lrplan.commands.branch",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
@@ -92,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     from .commands import common
 
     click_exception = _click_exception()
-    args = sys.argv[1:] if argv is None else argv
+    if sys.stdout is None:  # started with stdout closed (`>&-`): writing to it is an error, not a crash
+        sys.stdout = _ClosedStdout()
+    args = _flag_strings_as_sources(sys.argv[1:] if argv is None else argv)
     common.INVOCATION[:] = args
     name = _invoked(args)
     command = typer.main.get_command(build_app([COMMANDS[name]] if name in COMMANDS else COMMAND_MODULES))
@@ -106,18 +112,26 @@ def main(argv: list[str] | None = None) -> None:
         code = e.exit_code if e.exit_code not in (None, 1) else ExitCode.USAGE
     except typer.Abort:
         print("aborted", file=sys.stderr)
-        code = 130
+        code = ExitCode.INTERRUPTED
     except LrplanError as e:
         if _state["traceback"]:
             raise
         print(e.render(), file=sys.stderr)
         code = e.exit_code
     except BrokenPipeError:  # e.g. `lrplan table ... | head`: stop quietly, like other Unix tools
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        code = 0
+        _silence_stdout()
+        code = CLOSED_PIPE
+    except SystemExit:  # click turns EPIPE into exit(1), which would read as DIFFERENT for `diff`
+        if type(sys.stdout).__name__ != "PacifyFlushWrapper":
+            raise
+        _silence_stdout()
+        code = CLOSED_PIPE
+    except _StdoutIsClosed:
+        print("error: cannot write the output: standard output is closed", file=sys.stderr)
+        print("hint: redirect it (> file, or > /dev/null) or write a file with -o", file=sys.stderr)
+        code = ExitCode.OUTPUT
     except KeyboardInterrupt:
-        code = 130
+        code = ExitCode.INTERRUPTED
     except Exception as e:  # a bug: short message unless asked for the traceback
         if _state["traceback"]:
             raise
@@ -127,8 +141,70 @@ def main(argv: list[str] | None = None) -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
+        code = CLOSED_PIPE
+    except _StdoutIsClosed:
+        pass
     sys.exit(int(code))
+
+
+_FLAG_STRING = re.compile(r"-{1,2}[A-Za-z][\w.-]*(?:=\S*)?\s+\S")
+
+
+def _flag_strings_as_sources(args: list[str]) -> list[str]:
+    """A quoted flag block (``"--lr=3e-4 --train-iters 1000"``) is one SOURCE, not lrplan's own ``--lr``:
+    click would take any argument that starts with '-' as an option, so such an argument gets a leading
+    space (every reader ignores it)."""
+    out = []
+    for i, a in enumerate(args):
+        if a == "--":
+            return out + args[i:]
+        prev = args[i - 1] if i else ""
+        takes_value = prev.startswith("-") and "=" not in prev and not _FLAG_STRING.match(prev)
+        if _FLAG_STRING.match(a) and not (takes_value and prev in _VALUE_OPTIONS):
+            a = " " + a
+        out.append(a)
+    return out
+
+
+# options whose value may itself be a flag block (``--config "--lr 3e-4 ..."``): left as their value
+_VALUE_OPTIONS = ("--config", "--plan", "--set")
+
+
+CLOSED_PIPE = ExitCode.CLOSED_PIPE  # what a tool killed by SIGPIPE reports (`yes | head`); never 1 (`diff`)
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: point fd 1 at /dev/null so Python's exit-time flush stays quiet."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class _StdoutIsClosed(Exception):
+    pass
+
+
+class _ClosedStdout:
+    """Stands in for a closed standard output: any write ends the command with exit 73."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def write(self, text: str) -> int:
+        if text:
+            raise _StdoutIsClosed()
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise _StdoutIsClosed()
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ schedules and their key points; the result then says ``exhaustive: false``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .errors import LrplanError
 from .exact import ABS, REL, Tolerance, close
@@ -105,10 +105,11 @@ class DiffResult:
     area_b: float
     key_points: list[dict]
     notes: list[str]
+    companions: list[dict] = field(default_factory=list)  # weight decay, momentum, LR groups (see _Companion)
 
     @property
     def equal(self) -> bool:
-        return self.differing == 0
+        return self.differing == 0 and all(c["equal"] for c in self.companions)
 
     @property
     def area_ratio(self) -> float | None:
@@ -313,11 +314,64 @@ class _Tracker:
                 self.lags[tag] = bool(ok.all())
 
 
+COMPANION_NAMES = {"weight_decay": "weight decay", "momentum": "momentum"}
+
+
+def _companion_names(s: Schedule) -> list[str]:
+    return ([n for n in COMPANION_NAMES if getattr(s, n) is not None] + [g for g, _ in s.groups])
+
+
+class _Companion:
+    """One companion curve (weight decay, momentum, an LR group) of both schedules, compared at the same
+    points as the LR with the same tolerance; one present on one side only is a difference by itself."""
+
+    def __init__(self, al: Alignment, name: str, tol: Tolerance) -> None:
+        self.al, self.name, self.tol = al, name, tol
+        self.in_a = name in _companion_names(al.a)
+        self.in_b = name in _companion_names(al.b)
+        self.differing = 0
+        self.first: dict | None = None
+        self.max_abs: tuple[float, dict] | None = None
+
+    def add(self, x) -> None:
+        import numpy as np
+
+        from .evaluate import companion_values
+
+        if not (self.in_a and self.in_b):
+            return
+        ka, kb = self.al.step_a(x), self.al.step_b(x)
+        a, b = companion_values(self.al.a, self.name, ka), companion_values(self.al.b, self.name, kb)
+        agree = close(a, b, self.tol)
+        far = np.flatnonzero(~agree)
+        self.differing += int(far.size)
+        if far.size and self.first is None:
+            i = int(far[0])
+            self.first = {"step": int(ka[i]), "a": float(a[i]), "b": float(b[i])}
+        d = np.abs(a - b)
+        i = int(np.argmax(d)) if d.size else 0
+        if d.size and (self.max_abs is None or d[i] > self.max_abs[0]):
+            self.max_abs = (float(d[i]), {"step": int(ka[i]), "a": float(a[i]), "b": float(b[i])})
+
+    def result(self) -> dict:
+        label = COMPANION_NAMES.get(self.name, f"LR group {self.name}")
+        if not (self.in_a and self.in_b):
+            side = "A" if self.in_a else "B"
+            return {"name": self.name, "label": label, "equal": False, "only_in": side, "differing": None}
+        return {"name": self.name, "label": label, "equal": self.differing == 0, "only_in": None,
+                "differing": self.differing, "first_divergence": self.first,
+                "max_abs_diff": None if self.max_abs is None else self.max_abs[1] | {"value": self.max_abs[0]}}
+
+
 def compare(a: Schedule, b: Schedule, tol: Tolerance = Tolerance()) -> tuple[Alignment, DiffResult]:
     al = align(a, b)
     tr = _Tracker(al, tol)
+    names = list(dict.fromkeys(_companion_names(a) + _companion_names(b)))
+    companions = [_Companion(al, n, tol) for n in names]
     for x, w in _chunks(al):
         tr.add(x, w)
+        for c in companions:
+            c.add(x)
     if al.unit == "steps":
         exhaustive = tr.compared == al.x_max + 1
     else:
@@ -333,7 +387,7 @@ def compare(a: Schedule, b: Schedule, tol: Tolerance = Tolerance()) -> tuple[Ali
                      "estimated from that grid")
     return al, DiffResult(al.unit, al.x_max, tr.compared, exhaustive, tol, tr.differing, tr.max_abs[1],
                           tr.max_rel[1], tr.max_rel[0], tr.first_div, tr.last_div, tr.last_agree, tr.area_a,
-                          tr.area_b, key_point_rows(al), notes)
+                          tr.area_b, key_point_rows(al), notes, [c.result() for c in companions])
 
 
 def key_point_rows(al: Alignment) -> list[dict]:
@@ -376,7 +430,8 @@ def to_json(r: DiffResult, label_a: str, label_b: str) -> dict:
         "first_divergence": w(r.first_divergence), "last_divergence": w(r.last_divergence),
         "last_agreement": w(r.last_agreement),
         "area_a": r.area_a, "area_b": r.area_b, "area_ratio": r.area_ratio,
-        "key_points": r.key_points, "notes": r.notes,
+        "key_points": r.key_points, "notes": r.notes, "companions": r.companions,
+        "lr_equal": r.differing == 0,
     }
 
 
@@ -390,7 +445,7 @@ def _at(r: DiffResult, wh: Where | None) -> str:
 
 def summary_lines(r: DiffResult, label_a: str, label_b: str) -> list[str]:
     unit = {"steps": "step", "samples": "sample position", "tokens": "token position"}[r.unit]
-    verdict = ("EQUAL within tolerance" if r.equal else
+    verdict = ("EQUAL within tolerance" if r.differing == 0 else
                f"DIFFERENT at {r.differing:,} of {r.compared:,} {unit}s")
     ratio = "n/a (B is all zero)" if r.area_ratio is None else f"{r.area_ratio:.6g}"
     lines = [f"A: {label_a}", f"B: {label_b}",
@@ -403,7 +458,22 @@ def summary_lines(r: DiffResult, label_a: str, label_b: str) -> list[str]:
              f"last divergence: {_at(r, r.last_divergence)}",
              f"last agreement: {_at(r, r.last_agreement)}",
              f"area under A / area under B: {ratio}"]
+    if r.companions and r.differing == 0 and not r.equal:
+        which = ", ".join(c["label"] for c in r.companions if not c["equal"])
+        lines[2] = lines[2].replace("EQUAL within tolerance", f"LR EQUAL within tolerance but {which} DIFFERENT", 1)
+    for c in r.companions:
+        lines.append(companion_line(c))
     return lines
+
+
+def companion_line(c: dict) -> str:
+    if c["only_in"]:
+        return f"{c['label']}: only {c['only_in']} has a {c['label']} schedule (DIFFERENT)"
+    if c["equal"]:
+        return f"{c['label']}: EQUAL within tolerance"
+    f, m = c["first_divergence"], c["max_abs_diff"]
+    return (f"{c['label']}: DIFFERENT at {c['differing']:,} points; first at step {f['step']} "
+            f"(A {f['a']:.6g}, B {f['b']:.6g}); largest absolute difference {m['value']:.6g} at step {m['step']}")
 
 
 def key_point_table(r: DiffResult) -> tuple[list[str], list[list[str]]]:

@@ -42,6 +42,12 @@ SHAPE_WORDS = {
     "restarts": "repeats a cosine from {a} to {b} every {cycle:g} positions (x{mult:g} longer each time)",
     "cyclic": "cycles between {a} and {b} ({up:g} up, {down:g} down, {mode})",
     "inverse-time": "decays as {a} / (1 + {rate:g} t / {every:g})",
+    "swa": ("is SWA (torch SWALR): anneals from {a} to swa_lr {b} over {anneal:g} SWALR steps ({strategy}, one every"
+            " {every:g} position(s)), then holds it; the weights are averaged over this phase (AveragedModel."
+            "update_parameters at each SWALR step)"),
+    "schedulefree": ("is a Schedule-Free optimizer's own LR ({variant}): {a} after a warmup_steps={warmup:g} ramp"
+                     " ((k+1)/warmup_steps), no decay; it averages its iterates with weights c_(k+1) proportional to"
+                     " (k+1)^{r:g} * lr_max^{power:g} (see lrplan convert --to schedulefree)"),
 }
 
 
@@ -63,6 +69,7 @@ class Explanation:
     summary: list[str] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
     conventions: list[str] = field(default_factory=list)
+    companions: dict[str, list[Phase]] = field(default_factory=dict)  # weight decay, momentum, LR groups
 
 
 def explain(loaded) -> Explanation:
@@ -71,6 +78,8 @@ def explain(loaded) -> Explanation:
     n = total_steps(s)
     ex.summary = _summary(s, n, loaded.format)
     ex.phases = [_phase(s, seg, n) for seg in s.lr.segments]
+    named = [("weight decay", s.weight_decay), ("momentum", s.momentum)] + [(f"LR of group {g}", c) for g, c in s.groups]
+    ex.companions = {name: [_phase(s, seg, n, level=_plain) for seg in c.segments] for name, c in named if c is not None}
     ex.conventions = list(loaded.notes) + [c for c in _conventions(s, n) if not _said(c, loaded.notes)]
     return ex
 
@@ -141,11 +150,15 @@ def _probe_steps(s: Schedule, n: int) -> list[int]:
     return sorted(k for k in ks if 0 < k < n)
 
 
-def _phase(s: Schedule, seg: Segment, n: int | None) -> Phase:
+def _plain(v: float, s: Schedule) -> str:
+    return f"{v:.4g}"  # a companion curve's levels are absolute values (weight decay, momentum)
+
+
+def _phase(s: Schedule, seg: Segment, n: int | None, level=_level) -> Phase:
     peak = s.peak
     a, b = seg.a.resolve(peak), seg.b.resolve(peak)
     params = dict(seg.params)
-    fmt = {"a": _level(a, s), "b": _level(b, s)}
+    fmt = {"a": level(a, s), "b": level(b, s)}
     fmt.update({k: v for k, v in params.items() if not isinstance(v, tuple)})
     if seg.kind == "multistep":
         fmt["gammas"] = ", ".join(f"{g:g}" for g in params["gammas"])
@@ -225,6 +238,11 @@ def as_text(ex: Explanation) -> str:
             size.append(f"{ph.percent:.3g}% of the run")
         tail = f" ({', '.join(size)})" if size else " (open-ended)"
         lines.append(f"  {i}. {ph.name}, {span}{tail}: {ph.words}.")
+    for name, phases in ex.companions.items():
+        lines += ["", f"{name[0].upper() + name[1:]} (a companion curve, on the same steps):"]
+        for ph in phases:
+            span = f"steps {ph.first_step:,}" + ("" if ph.end_step is None else f"-{ph.end_step - 1:,}")
+            lines.append(f"  - {span}: {ph.words}.")
     if ex.conventions:
         lines += ["", "Conventions that apply:"]
         lines += [f"  - {c}" for c in ex.conventions]
@@ -233,4 +251,5 @@ def as_text(ex: Explanation) -> str:
 
 def as_dict(ex: Explanation) -> dict:
     return {"source": ex.label, "format": ex.format, "summary": ex.summary,
-            "phases": [ph.__dict__ for ph in ex.phases], "conventions": ex.conventions}
+            "phases": [ph.__dict__ for ph in ex.phases], "conventions": ex.conventions,
+            "companions": {name: [ph.__dict__ for ph in phases] for name, phases in ex.companions.items()}}

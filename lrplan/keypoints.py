@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -38,15 +39,15 @@ def boundary_steps(s: Schedule, curve=None) -> list[int]:
     return sorted({k for k in out if k >= 0})
 
 
-def phase_at(s: Schedule, step: float) -> str:
+def phase_at(s: Schedule, step: float, starts: list[float] | None = None) -> str:
+    """The label of the phase ``step`` falls in (``starts``: the segments' starts, to reuse across calls)."""
     x = position(s.axis, float(step), math_ops)
     if s.lr.end is not None and x >= s.lr.end:
         return "after end" if s.lr.after == "hold" else s.lr.after
-    name = ""
-    for seg in s.lr.segments:
-        if seg.start <= x:
-            name = phase_label(seg)
-    return name
+    if starts is None:
+        starts = [seg.start for seg in s.lr.segments]
+    i = bisect.bisect_right(starts, x) - 1  # the last segment starting at or before x
+    return phase_label(s.lr.segments[i]) if i >= 0 else ""
 
 
 def key_steps(s: Schedule) -> list[tuple[int, str]]:
@@ -120,26 +121,38 @@ def points(s: Schedule, steps: list[int], notes: dict[int, str] | None = None) -
     values = lr(s, steps) if steps else []
     pos = position(s.axis, ops.asarray(steps), ops) if s.axis.unit != "steps" and steps else None
     out = []
+    starts = [seg.start for seg in s.lr.segments]
     for i, k in enumerate(steps):
-        out.append(Point(k, float(values[i]), phase_at(s, k), (notes or {}).get(k, ""),
+        out.append(Point(k, float(values[i]), phase_at(s, k, starts), (notes or {}).get(k, ""),
                          None if pos is None else float(pos[i])))
     return out
 
 
 
-def named(pts: list[Point], step_name) -> list[Point]:
+def framework_step(loaded, k: int) -> str | None:
+    """What the source's framework calls update ``k`` ("Megatron logs this LR at iteration 5 ..."); past
+    the run's last step, that the run never takes it (a framework's counter says nothing there)."""
+    if loaded.step_name is None:
+        return None
+    n = total_steps(loaded.schedule)
+    if n is not None and k >= n:
+        return f"after the run's last step ({n - 1:,}): {loaded.format} never runs it"
+    return loaded.step_name(k)
+
+
+def named(pts: list[Point], loaded) -> list[Point]:
     """The points with what the framework itself calls each step appended to their notes."""
-    if step_name is None:
+    if loaded.step_name is None:
         return pts
-    return [Point(p.step, p.lr, p.phase, (p.note + "; " if p.note else "") + step_name(p.step), p.position)
-            for p in pts]
+    return [Point(p.step, p.lr, p.phase, (p.note + "; " if p.note else "") + framework_step(loaded, p.step),
+                  p.position) for p in pts]
 
 
 def key_points(loaded) -> list[Point]:
     """The key points of a loaded source, each named in its framework's own step counting."""
     s = loaded.schedule
     rows = key_steps(s)
-    return named(points(s, [k for k, _ in rows], dict(rows)), loaded.step_name)
+    return named(points(s, [k for k, _ in rows], dict(rows)), loaded)
 
 
 def at_step_point(loaded, step_text: str) -> dict:
@@ -153,9 +166,21 @@ def at_step_point(loaded, step_text: str) -> dict:
     n = total_steps(s)
     out = {"step": k, "lr": lr_at(s, k), "phase": phase_at(s, k), "peak_lr": s.peak_lr,
            "fraction": None if not n else k / n, "multiplier": s.peak_lr is None, "total_steps": n}
+    comps = companions_at(s, k)
+    if comps:
+        out["companions"] = comps
     if loaded.step_name:
-        out["framework_step"] = loaded.step_name(k)
+        out["framework_step"] = framework_step(loaded, k)
     return out
+
+
+def companions_at(s: Schedule, k: int) -> dict[str, float]:
+    """Weight decay, momentum and LR-group values update ``k`` uses (only the curves the schedule has)."""
+    from .evaluate import companion_values
+
+    names = [n for n in ("weight_decay", "momentum") if getattr(s, n) is not None] + [g for g, _ in s.groups]
+    return {n if n in ("weight_decay", "momentum") else f"lr[{n}]": float(companion_values(s, n, [k])[0])
+            for n in names}
 
 
 MAX_TABLE_ROWS = 100_000_000  # a table is streamed, so only the disk it fills bounds it; this stops typos

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -41,6 +42,7 @@ def parse_quantity(text: str) -> Quantity:
     m = _NUMBER.match(text.strip())
     if not m:
         raise QuantityError(f"expected a number like 2000, 2k, 1.5M, 10% or 4Btok, got {text!r}")
+    _check_range(text, m["num"])
     num = Fraction(m["num"])
     mult = SUFFIXES[m["suffix"]]
     unit = m["unit"] or ""
@@ -50,7 +52,28 @@ def parse_quantity(text: str) -> Quantity:
         unit = "samples"
     if unit == "%" and m["suffix"]:
         raise QuantityError(f"a percentage takes no k/M/B suffix: {text!r}")
-    return Quantity(num * mult, unit)
+    value = num * mult
+    if value > _MAX:
+        raise QuantityError(f"{text.strip()} is too large: beyond the range of a double (about 1.8e308)")
+    if value and float(value) == 0.0:
+        raise QuantityError(f"{text.strip()} is too small: it rounds to 0 as a double (write 0 if 0 is meant)")
+    return Quantity(value, unit)
+
+
+_MAX = Fraction(sys.float_info.max)
+_MAX_DIGITS = 400  # a double has 17 significant digits; 400 covers every exact decimal anyone writes
+
+
+def _check_range(text: str, num: str) -> None:
+    """Refuse, before any arithmetic, what no double can hold: ``1e999999999`` would otherwise make
+    ``Fraction`` build a billion-digit integer, and a megabyte of digits trips int()'s digit limit."""
+    mantissa, _, exp = num.lower().partition("e")
+    digits = len(mantissa.replace(".", "").lstrip("0"))
+    if digits > _MAX_DIGITS:
+        raise QuantityError(f"a number with {digits} digits is more than a double can hold (17 significant digits)")
+    if exp and abs(int(exp)) > 400 + digits:
+        word = "large" if not exp.startswith("-") else "small"
+        raise QuantityError(f"{text.strip()} is too {word} for a double (about 1e-308 .. 1.8e308)")
 
 
 def parse_float(text: str) -> float:
@@ -91,6 +114,12 @@ def parse_count(text, what: str = "--steps", *, integer: bool = False) -> float:
             raise LrplanError(f"{what}: {e}") from None
     if not math.isfinite(n) or not n > 0:
         raise LrplanError(f"{what} must be a positive number of steps, got {text}")
+    if n > MAX_STEPS:
+        raise LrplanError(f"{what} {text} is more steps than a double counts exactly (2^53, about 9e15)",
+                          hint="step numbers past 2^53 cannot be told apart in floating point")
     if integer and n != int(n):
         raise LrplanError(f"{what} must be a whole number of steps, got {text}")
     return n
+
+
+MAX_STEPS = 2**53

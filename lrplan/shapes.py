@@ -52,6 +52,11 @@ def _positive(v):
     return None if v > 0 else "must be > 0"
 
 
+def _cycles(v):
+    # cos(pi * cycles * 2 * p) must stay finite; no schedule has a billion periods
+    return None if 0 < v <= 1e9 else "must be > 0 and at most 1e9"
+
+
 def _nonneg(v):
     return None if v >= 0 else "must be >= 0"
 
@@ -75,6 +80,9 @@ def _mix(a, b, wa, wb, ops):
 
 
 def _linear(a, b, tau, span, P, ops):
+    if P["form"] == "torch":
+        # torch OneCycleLR._annealing_linear: (end - start) * pct + start, which misses `end` by an ulp
+        return (b - a) * (tau / span) + a
     # Fractions as (span - tau) / span and tau / span: exact for integer positions, so a decay to 0
     # has no cancellation (HF's (T - k) / (T - W)).
     return _mix(a, b, (span - tau) / span, tau / span, ops)
@@ -201,14 +209,16 @@ SHAPES: dict[str, ShapeDef] = {
     s.name: s
     for s in (
         ShapeDef("constant", "hold level `a`", _constant, uses_to=False, aliases=("stable", "hold")),
-        ShapeDef("linear", "straight line from `a` to `b`", _linear, uses_to=True),
+        ShapeDef("linear", "straight line from `a` to `b`", _linear, uses_to=True,
+                 params=(ParamDef("form", "mix", "arithmetic: mix (a * (1 - p) + b * p, exact at both ends) or "
+                                  "torch (OneCycleLR's (b - a) * p + a)", kind="choice", choices=("mix", "torch")),)),
         ShapeDef(
             "cosine",
             "half cosine from `a` to `b` (optax exponent, HF num_cycles)",
             _cosine,
             uses_to=True,
             params=(
-                ParamDef("cycles", 0.5, "cosine periods over the span (HF num_cycles)", check=_positive),
+                ParamDef("cycles", 0.5, "cosine periods over the span (HF num_cycles)", check=_cycles),
                 ParamDef("exponent", 1.0, "power applied to the cosine factor (optax)", check=_positive),
             ),
         ),
@@ -291,6 +301,91 @@ SHAPES: dict[str, ShapeDef] = {
         ),
     )
 }
+
+
+
+def _whole_nonneg(v):
+    return None if v >= 0 and v == int(v) else "must be a whole number >= 0"
+
+
+def _swalr(a, b, tau, span, P, ops):
+    """torch ``SWALR`` (torch 2.13.0 ``torch/optim/swa_utils.py:513-561``), closed form from its hand-over.
+
+    ``n = floor(tau / every)`` SWALR steps have been taken (``every`` positions per ``swa_scheduler.step()``:
+    1 when stepped per update, the updates of an epoch when stepped per epoch). The LR is
+    ``swa_lr * f + L * (1 - f)`` with ``f = anneal_func(min(n / anneal_epochs, 1))`` (cos:
+    ``(1 - cos(pi t)) / 2``, linear: ``t``), ``L = a`` (the LR SWALR took over) and ``b = swa_lr``;
+    ``anneal_epochs = 0`` is ``swa_lr`` from the hand-over on (torch uses ``max(1, n)``, so even the
+    constructor's own step lands on swa_lr). torch computes it recursively, "un-annealing" the previous
+    LR at each step (``lrplan/frameworks/torch/swa.py`` models that recurrence); the two agree to a few
+    ulp when nothing else writes the LR (docs/swa.md).
+    """
+    anneal = P["anneal"]
+    if anneal == 0:
+        return ops.full_like(tau, b) if not isinstance(tau, float) else b
+    n = ops.floor(tau / P["every"])
+    t = ops.maximum(ops.minimum(n / anneal, 1.0), 0.0)
+    f = (1.0 - ops.cos(ops.pi * t)) / 2.0 if P["strategy"] == "cos" else t + 0.0
+    return _mix(a, b, 1.0 - f, f, ops)
+
+
+SHAPES["swa"] = ShapeDef(
+    "swa",
+    "torch SWALR: anneal from `a` to `b` (swa_lr) over `anneal` scheduler steps, then hold (Izmailov et al. 2018)",
+    _swalr,
+    uses_to=True,
+    params=(
+        ParamDef("anneal", 10.0, "SWALR anneal_epochs: scheduler steps from a to b", check=_whole_nonneg),
+        ParamDef("every", 1.0, "positions per swa_scheduler.step() (1: per update; an epoch's updates)",
+                 check=_positive),
+        ParamDef("strategy", "cos", "SWALR anneal_strategy", kind="choice", choices=("cos", "linear")),
+    ),
+)
+
+
+
+def _schedulefree(a, b, tau, span, P, ops):
+    """The LR a Schedule-Free optimizer uses (schedulefree 1.4.1), with ``a`` its ``lr`` and ``tau`` = ``k``.
+
+    ``plain`` (AdamWScheduleFree, SGDScheduleFree and their Reference/Closure forms,
+    ``adamw_schedulefree.py:130-137``): ``lr * sched`` with ``sched = (k + 1) / warmup_steps`` while
+    ``k < warmup_steps``, else 1. ``paper`` (AdamWScheduleFreePaper, ``adamw_schedulefree_paper.py:131-141``):
+    that times ``sqrt(1 - beta2 ** (k + 1))``. ``radam`` (RAdamScheduleFree, ``radam_schedulefree.py:137-150``):
+    no warmup_steps; ``lr`` times RAdam's rectification, 0 (``silent_sgd_phase``) or 1 while ``rho_t <= 4``.
+    ``r`` and ``power`` (``weight_lr_power``) do not change the LR; they set the averaging weights
+    ``c_{k+1}`` (lrplan/frameworks/schedulefree.py).
+    """
+    step = tau + 1.0
+    if P["variant"] == "radam":
+        beta2 = P["beta2"]
+        b2t = ops.power(beta2, step)
+        rho_inf = 2.0 / (1.0 - beta2) - 1.0
+        rho_t = rho_inf - 2.0 * step * b2t / (1.0 - b2t)
+        q = (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
+        silent = 0.0 if P["silent"] else 1.0
+        return a * ops.where(rho_t > 4.0, ops.power(ops.maximum(q, 0.0), 0.5), silent)
+    w = P["warmup"]
+    v = a * ops.where(tau < w, step / max(w, 1.0), 1.0)
+    if P["variant"] == "paper":
+        v = v * ops.sqrt(1.0 - ops.power(P["beta2"], step))
+    return v
+
+
+SHAPES["schedulefree"] = ShapeDef(
+    "schedulefree",
+    "a Schedule-Free optimizer's own LR: lr, with its built-in warmup (Defazio et al. 2024)",
+    _schedulefree,
+    uses_to=False,
+    params=(
+        ParamDef("warmup", 0.0, "warmup_steps: (k + 1) / warmup_steps ramp", check=_whole_nonneg),
+        ParamDef("variant", "plain", "plain (AdamW/SGD ScheduleFree), paper (AdamWScheduleFreePaper), radam",
+                 kind="choice", choices=("plain", "paper", "radam")),
+        ParamDef("beta2", 0.999, "betas[1] (paper and radam only)", check=_positive),
+        ParamDef("r", 0.0, "r: the averaging weight's (k + 1) ** r", check=_nonneg),
+        ParamDef("power", 2.0, "weight_lr_power: the averaging weight's lr_max ** power", check=_nonneg),
+        ParamDef("silent", True, "radam silent_sgd_phase (LR 0 while rho_t <= 4)", kind="bool"),
+    ),
+)
 
 ALIASES: dict[str, str] = {alias: s.name for s in SHAPES.values() for alias in s.aliases}
 

@@ -15,6 +15,7 @@ from . import frameworks
 from .errors import LrplanError, did_you_mean
 from .fileio import read_text
 from .frameworks.base import Loaded, ReadOptions
+
 _PRESET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")  # a spec has '=' or ',' and never looks like this
 # What a SOURCE that names a file ends with; one of these (or a '/') on a path that does not exist is a
 # mistyped path, not a spec.
@@ -26,9 +27,20 @@ WHAT_A_SOURCE_IS = ("a SOURCE is a spec (\"warmup=2000,cosine,min=0.1\"), a pres
 
 
 def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions()) -> Loaded:
+    if source[:1] == " " and source.lstrip().startswith("-"):
+        source = source.lstrip()  # a quoted flag block the CLI shielded from click (cli._flag_strings_as_sources)
+    found = log_source(source, fmt)
+    if found is not None:
+        path, kind = found
+        raise LrplanError(f"{source} is a training log ({kind or 'log'}), not a schedule",
+                          hint="`lrplan check LOG PLAN` compares it with a plan, `lrplan fit LOG` recovers the "
+                               "schedule it followed, `lrplan plot LOG [PLAN]` draws it")
     if fmt is not None and fmt not in frameworks.MODULES and fmt != "checkpoint":
         raise LrplanError(f"unknown format {fmt!r} for --from",
                           hint=did_you_mean(fmt, list(frameworks.MODULES) + ["checkpoint"], noun="format"))
+    if fmt == "checkpoint" and (source == "-" or _as_path(source) is None):
+        raise LrplanError(f"--from checkpoint needs a checkpoint file or directory; {source!r} is neither",
+                          hint="a checkpoint cannot come from standard input or a spec; pass its path")
     if source == "-":
         text = read_stdin()
         if not text.strip():
@@ -41,7 +53,14 @@ def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions
         if fmt == "checkpoint" or (fmt is None and is_checkpoint(path)):
             from .checkpoints import load_checkpoint
 
-            return load_checkpoint(path, opts)
+            try:
+                return load_checkpoint(path, opts)
+            except LrplanError as e:
+                if fmt is None and path.is_dir() and _holds_log(path):
+                    e.hint = ((e.hint + "; ") if e.hint else "") + ("it also holds training logs: pass the log "
+                                                                    "itself (trainer_state.json, runs/, mlruns/) "
+                                                                    "to read its LRs")
+                raise
         if path.is_dir():
             raise LrplanError(f"{source} is a directory but not a checkpoint lrplan knows",
                               hint="see `lrplan inspect --help` for the checkpoint layouts it reads")
@@ -54,7 +73,7 @@ def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions
         preset = _preset(source)
         if preset is not None:
             return preset(opts)
-    if fmt is None and not source.lstrip().startswith(("-", "{", "[")):
+    if fmt is None and not source.lstrip().startswith(("-", "{", "[")) and not _FLAG.search(source):
         fmt = "spec"  # the common case: no other reader needs to be imported
     try:
         return _read_text(source, None, fmt, opts, label=source)
@@ -67,6 +86,7 @@ def load(source: str, *, fmt: str | None = None, opts: ReadOptions = ReadOptions
 
 
 MAX_STDIN_BYTES = 16 * 1024 * 1024
+_FLAG = re.compile(r"(?:^|\s)--?[A-Za-z]")  # a pasted command line (``torchrun ... --lr 3e-4``), not a spec
 
 
 def read_stdin() -> str:
@@ -105,6 +125,43 @@ def _near_preset(word: str) -> str | None:
 
     found = difflib.get_close_matches(word.strip().lower(), list(all_presets()), n=1, cutoff=0.75)
     return found[0] if found else None
+
+
+def log_source(source: str, fmt: str | None) -> tuple[Path, str | None] | None:
+    """(path, kind) when ``source`` is a training log (TensorBoard, W&B, MLflow, trainer_state.json,
+    metrics.csv, Megatron/DeepSpeed stdout) or ``--from log[:KIND]`` says so; None otherwise. A checkpoint
+    directory stays a checkpoint (its trainer_state.json is read as a log only when asked)."""
+    from . import logs
+
+    forced, kind = logs.kind_of_from(fmt)
+    if fmt is not None and not forced:
+        return None
+    path = _as_path(source)
+    if forced:
+        if path is None:
+            raise LrplanError(f"no such file or directory: {source}", hint="--from log reads " + logs.WHAT)
+        return path, kind
+    if path is None or is_checkpoint(path):
+        return None
+    found = logs.detect(path)
+    return (path, found[0]) if found else None
+
+
+def _holds_log(path: Path) -> bool:
+    from . import logs
+
+    return bool(logs.detect(path))
+
+
+def load_log(source: str, fmt: str | None, opts: ReadOptions = ReadOptions(), tag: str | None = None):
+    """The LR series of the log ``source`` (lrplan.logs.LogSeries); a clear error when it is no log."""
+    from . import logs
+
+    forced, kind = logs.kind_of_from(fmt)
+    path = _as_path(source)
+    if path is None:
+        raise LrplanError(f"no such file or directory: {source}", hint="LOG is " + logs.WHAT)
+    return logs.read(path, kind=kind if forced else None, opts=logs.LogOptions(tag=tag, extra=opts.extra))
 
 
 def checkpoint_path(source: str, fmt: str | None) -> Path | None:
@@ -150,6 +207,28 @@ def _read_text(text: str, path: Path | None, fmt: str | None, opts: ReadOptions,
     return loaded
 
 
+def _syntax_error(text: str, path: Path | None) -> str | None:
+    """"JSON: ... at line 3, column 5" when the text is meant as JSON or YAML and that parser fails."""
+    import json
+
+    t = text.lstrip()
+    suffix = path.suffix.lower() if path else ""
+    if t.startswith(("{", "[")) or suffix == ".json":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            return f"JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+        except RecursionError:
+            return "JSON: nested too deeply"
+    if suffix in (".yaml", ".yml") or (":" in t and "\n" in t and not t.startswith("-")):
+        from .yamlsafe import syntax_error
+
+        why = syntax_error(text)
+        if why is not None:
+            return f"YAML: {why}"
+    return None
+
+
 def detect(text: str, path: Path | None) -> str:
     best, score = None, 0
     for name in frameworks.MODULES:
@@ -161,6 +240,10 @@ def detect(text: str, path: Path | None) -> str:
             best, score = name, s
     if best is None:
         where = str(path) if path else "the source"
+        broken = _syntax_error(text, path)
+        if broken is not None:
+            raise LrplanError(f"{where} is not valid {broken}",
+                              hint="fix the file, or force a reader with --from " + "|".join(frameworks.readers()))
         raise LrplanError(f"cannot tell what format {where} is in",
                           hint="force it with --from " + "|".join(frameworks.readers()))
     return best

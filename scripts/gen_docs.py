@@ -36,18 +36,43 @@ def _exit_codes() -> str:
 
     meaning = {
         "OK": "success (for `diff`: equal within the tolerance; for `lint`: no error-severity rule fired)",
-        "DIFFERENT": "`diff` found a difference beyond the tolerance",
+        "DIFFERENT": "`diff` found a difference beyond the tolerance (LR or a companion curve); `check`: the run is "
+                     "off its plan; `fit`: no spec reproduces the log within its precision",
         "USAGE": "bad command line or bad input, with a message",
         "INEXPRESSIBLE": "`convert --to X`: X cannot express the schedule exactly (see `--approx`)",
         "LINT": "`lint`: a rule of error severity fired",
         "MISMATCH": "`inspect`/`at-step`: a checkpoint disagrees with its recomputed schedule",
         "OUTPUT": "the output file cannot be written: a full disk, a read-only file system, a missing directory, a name that is too long (`-o`)",
         "INTERNAL": "a bug in lrplan (rerun with `--traceback` and report it)",
+        "HOSTILE": "a checkpoint names code that would run on load (`os.system`, `eval`...): nothing ran",
+        "INTERRUPTED": "Ctrl-C (SIGINT; SIGTERM ends with 143): the output file is untouched, no temporary file is left",
+        "CLOSED_PIPE": "standard output was a pipe whose reader went away (`lrplan table ... \\| head`): quiet, "
+                       "like a tool killed by SIGPIPE, and never 1, which `diff` uses",
     }
     lines = ["## Exit status", "", "| code | name | meaning |", "|---|---|---|"]
     for code in ExitCode:
         lines.append(f"| {int(code)} | `{code.name}` | {meaning.get(code.name, '')} |")
+    lines += ["", HOSTILE_INPUTS]
     return "\n".join(lines) + "\n"
+
+
+HOSTILE_INPUTS = """\
+Odd and hostile inputs (each a case of `tests/fuzz/corpus.py`, replayed by `python tests/fuzz/replay.py`):
+
+- **2**: a number a double cannot hold (`peak=1e400`, `1e999999999`, a megabyte of digits), brackets nested
+  more than 32 deep, `--width`/`--height` out of range, a step count past 2^53, a FIFO, device or directory
+  given as a config or checkpoint, a YAML document whose aliases expand past 100,000 nodes, a checkpoint
+  position that is not a sane whole number (HF `global_step` of `"abc"`, NaN or 1e20), a file a checkpoint
+  names that leads outside its directory (a symlinked `.metadata` or `latest`), an output path that is an
+  input (the same file by inode, or inside an input checkpoint directory), truncated JSON or YAML (with the
+  parser's line and column).
+- **6**: a pickle that would run code on load; nothing ran.
+- **73**: `-o` a directory, a missing directory, a name too long, a full disk (`/dev/full`), a read-only
+  file system; standard output closed (`>&-`). Devices and pipes (`-o /dev/null`) are written through,
+  never replaced.
+- **141**: standard output is a pipe closed early (`| head`).
+- Control characters from any input are shown escaped (`\\x1b`), never sent to the terminal.
+"""
 
 
 def _param_row(p) -> str | None:

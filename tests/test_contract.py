@@ -73,6 +73,77 @@ NATIVE = {
     "torchtitan": [f"[optimizer]\nlr = 3e-4\n[lr_scheduler]\nwarmup_steps = 10\ndecay_type = \"{d}\"\n"
                    f"min_lr_factor = 0.1\ndecay_ratio = 0.3\n[training]\nsteps = 200\n"
                    for d in ("linear", "sqrt", "cosine")],
+    "nemo": [f"trainer:\n  max_steps: 300\nmodel:\n  optim:\n    name: adamw\n    lr: 3.0e-4\n    sched:\n"
+             f"      name: {name}\n" + "".join(f"      {k}: {v}\n" for k, v in args.items()) for name, args in (
+        ("CosineAnnealing", {"warmup_steps": 20, "min_lr": 3.0e-5}),
+        ("CosineAnnealing", {"warmup_steps": 20, "constant_steps": 50, "min_lr": 3.0e-5}),
+        ("WarmupAnnealing", {"warmup_ratio": 0.05, "min_lr": 1.0e-5}),
+        ("WarmupPolicy", {"warmup_steps": 10}),
+        ("WarmupHoldPolicy", {"warmup_steps": 10, "hold_steps": 100}),
+        ("SquareAnnealing", {"warmup_steps": 10}),
+        ("SquareRootAnnealing", {"warmup_ratio": 0.1, "min_lr": 1.0e-5}),
+        ("InverseSquareRootAnnealing", {"warmup_steps": 25, "min_lr": 1.0e-6}),
+        ("PolynomialDecayAnnealing", {"warmup_steps": 10, "power": 2.0, "min_lr": 1.0e-5}),
+        ("PolynomialHoldDecayAnnealing", {"warmup_ratio": 0.05, "hold_ratio": 0.45, "power": 2.0, "min_lr": 1.0e-5}),
+        ("WarmupHoldAnnealLinear", {"warmup_steps": 10, "hold_steps": 150, "min_lr": 0.0}),
+        ("WarmupHoldAnnealOneMinusSquareRoot", {"warmup_steps": 10, "hold_steps": 150, "min_lr": 1.0e-5}),
+        ("NoamAnnealing", {"d_model": 256, "warmup_steps": 40, "min_lr": 1.0e-6}),
+        ("NoamHoldAnnealing", {"warmup_steps": 20, "hold_steps": 50, "decay_rate": 1.0, "min_lr": 1.0e-5}),
+        ("T5InverseSquareRootAnnealing", {"constant_steps": 40}),
+        ("StepLR", {"step_size": 50, "gamma": 0.5}))],
+    "torchtune": ["optimizer:\n  _component_: torch.optim.AdamW\n  lr: 3.0e-4\nlr_scheduler:\n"
+                  "  _component_: torchtune.training.lr_schedulers.get_cosine_schedule_with_warmup\n"
+                  f"  num_warmup_steps: {w}\n" + (f"  num_cycles: {c}\n" if c else "")
+                  + "epochs: 2\nmax_steps_per_epoch: 150\ngradient_accumulation_steps: 4\n"
+                  for w, c in ((20, None), (0, None), (10, 1.5))]
+                 + ["optimizer:\n  _component_: torch.optim.AdamW\n  lr: 3.0e-4\nepochs: 1\nmax_steps_per_epoch: 300\n"],
+    "axolotl": ["base_model: x\nmicro_batch_size: 2\ngradient_accumulation_steps: 4\nlearning_rate: 3.0e-4\n"
+                "max_steps: 300\n" + "".join(f"{k}: {v}\n" for k, v in keys.items()) for keys in (
+        {"lr_scheduler": "cosine", "warmup_ratio": 0.1},
+        {"lr_scheduler": "cosine"},
+        {"lr_scheduler": "linear", "warmup_steps": 20},
+        {"lr_scheduler": "constant_with_warmup", "warmup_steps": 10},
+        {"lr_scheduler": "cosine", "warmup_steps": 20, "cosine_min_lr_ratio": 0.1},
+        {"lr_scheduler": "cosine", "warmup_steps": 20, "cosine_min_lr_ratio": 0.1, "cosine_constant_lr_ratio": 0.8},
+        {"lr_scheduler": "one_cycle", "warmup_ratio": 0.3},
+        {"lr_scheduler": "warmup_stable_decay", "warmup_steps": 20, "lr_scheduler_kwargs": "{num_decay_steps: 60}"})],
+    "composer": [f"max_duration: 300ba\noptimizer:\n  name: decoupled_adamw\n  lr: 3.0e-4\nscheduler:\n  name: {name}\n"
+                 + "".join(f"  {k}: {v}\n" for k, v in args.items()) for name, args in (
+        ("cosine_with_warmup", {"t_warmup": "20ba", "alpha_f": 0.1}),
+        ("linear_decay_with_warmup", {"t_warmup": "0.1dur", "alpha_f": 0.0}),
+        ("constant_with_warmup", {"t_warmup": "10ba"}),
+        ("inv_sqrt_with_warmup", {"t_warmup": "20ba", "t_scale": "40ba", "t_cooldown": "60ba"}))]
+    + [f"max_duration: 300ba\noptimizers:\n  decoupled_adamw:\n    lr: 3.0e-4\nschedulers:\n- {name}:\n"
+       + "".join(f"    {k}: {v}\n" for k, v in args.items()) for name, args in (
+        ("cosine_decay_with_warmup", {"t_warmup": "20ba", "alpha_f": 0.1}),
+        ("polynomial_with_warmup", {"t_warmup": "20ba", "power": 2.0}),
+        ("multistep_with_warmup", {"t_warmup": "10ba", "milestones": "[100ba, 200ba]", "gamma": 0.3}),
+        ("cosine_decay", {"alpha_f": 0.05}), ("linear_decay", {"alpha_f": 0.1}), ("polynomial", {"power": 0.5}),
+        ("multistep", {"milestones": "[100ba, 200ba]"}), ("step", {"step_size": "50ba", "gamma": 0.5}),
+        ("exponential", {"gamma": 0.99, "decay_period": "10ba"}), ("constant", {"alpha": 0.5, "t_max": "100ba"}),
+        ("cosine_warmrestart", {"t_0": "50ba", "t_mult": 2.0}))],
+    "olmo-core": [json.dumps({"train_module": {"optim": {"lr": 3e-4}, "scheduler": {
+        "lr_field": "lr", "initial_lr_field": "initial_lr", "units": "steps", **kw,
+        "_CLASS_": f"olmo_core.optim.scheduler.{cls}", "type": name}},
+        "trainer": {"max_duration": {"value": 300, "unit": "steps"}}}) for name, cls, kw in (
+        ("cos_with_warmup", "CosWithWarmup", {"warmup": 20, "alpha_f": 0.1}),
+        ("linear_with_warmup", "LinearWithWarmup", {"alpha_f": 0.0, "warmup_fraction": 0.05}),
+        ("half_cos_with_warmup", "HalfCosWithWarmup", {"warmup": 30, "alpha_f": 0.1}),
+        ("cos_with_warmup_and_linear_decay", "CosWithWarmupAndLinearDecay", {"warmup": 20, "decay_fraction": 0.2}),
+        ("inv_sqrt_with_warmup", "InvSqrtWithWarmup", {"warmup": 25, "alpha_f": 0.0}),
+        ("wsd", "WSD", {"warmup": 20, "decay": 60, "decay_fraction": None}),
+        ("constant_with_warmup", "ConstantWithWarmup", {"warmup": 10}),
+        ("constant", "ConstantScheduler", {}),
+        ("sequential", "SequentialScheduler", {"schedulers": [{"type": "constant_with_warmup", "warmup": 10},
+                                                              {"type": "linear_with_warmup", "warmup": 0}],
+                                               "schedulers_max": [150]}),
+        ("wsds", "WSDS", {"period_lengths": [150, 150], "warmup": 10, "decay_fraction": 0.1}))],
+    # timm args.yaml (train.py's argparse dests; updates_per_epoch is lrplan's key for the loader length)
+    "timm": ["sched: {}\nlr: 0.1\nepochs: {}\nwarmup_epochs: {}\nupdates_per_epoch: {}\n".format(*a) + extra
+             for a, extra in (
+        (("cosine", 30, 3, 10), "min_lr: 1.0e-5\n"), (("step", 30, 0, 10), "decay_epochs: 2.4\ndecay_rate: 0.9\n"),
+        (("multistep", 30, 2, 10), "decay_milestones: [10, 20]\n"),
+        (("cosine", 30, 3, 10), "sched_on_updates: true\nwarmup_prefix: true\n"))],
 }
 
 

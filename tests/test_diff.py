@@ -10,9 +10,9 @@ import json
 import math
 
 import pytest
+from conftest import run_cli
 
 import lrplan.diff as D
-from conftest import run_cli
 from lrplan.errors import LrplanError
 from lrplan.frameworks.base import ReadOptions
 from lrplan.ir import ONE, Axis, ConstantBatch, Curve, Level, Schedule, Segment
@@ -218,8 +218,8 @@ def test_cli_unknown_suffix(tmp_path):
 
 # ---- properties ------------------------------------------------------------------------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 specs = st.builds(
     lambda w, shape, floor: f"warmup={w},{shape}" + (f",min={floor}" if shape != "constant" else ""),
@@ -251,3 +251,36 @@ def test_a_deepspeed_batch_size_lines_runs_up_by_samples(tmp_path):
     assert r.returncode in (0, 1), r.stderr
     doc = json.loads(r.stdout)
     assert doc["axis"] == "samples" and not any("no batch size" in n for n in doc["notes"])
+
+
+# ---- companions: weight decay and momentum are compared too ------------------------------------------
+
+WD_FLAGS = ("--lr 1e-3 --min-lr 1e-4 --lr-decay-style cosine --lr-warmup-iters 10 --train-iters 100 "
+            "--start-weight-decay 0.01 --end-weight-decay 0.1 --weight-decay-incr-style ")
+
+
+def test_diff_reports_a_weight_decay_only_difference():
+    r = run_cli("diff", WD_FLAGS + "linear", WD_FLAGS + "cosine", "--json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["lr_equal"] is True and doc["equal"] is False
+    (wd,) = doc["companions"]
+    assert wd["name"] == "weight_decay" and wd["equal"] is False
+    # Megatron: linear wd(k) = start + (end - start) * k / T; cosine = start + (end - start) * (1 - cos(pi k/T)) / 2
+    assert wd["first_divergence"]["step"] == 1
+    assert wd["first_divergence"]["a"] == pytest.approx(0.01 + 0.09 * 1 / 100, rel=1e-12)
+    text = run_cli("diff", WD_FLAGS + "linear", WD_FLAGS + "cosine", "--no-chart")
+    assert text.returncode == 1 and "weight decay: DIFFERENT" in text.stdout
+
+
+def test_diff_companions_equal_when_identical():
+    r = run_cli("diff", WD_FLAGS + "linear", WD_FLAGS + "linear", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [c["equal"] for c in json.loads(r.stdout)["companions"]] == [True]
+
+
+def test_diff_companion_on_one_side_only():
+    r = run_cli("diff", "warmup=10,cosine,momentum=0.9", "warmup=10,cosine", "--steps", "100", "--json")
+    assert r.returncode == 1, r.stderr
+    (m,) = json.loads(r.stdout)["companions"]
+    assert m["name"] == "momentum" and m["only_in"] == "A"

@@ -15,14 +15,15 @@ ROOT = Path(__file__).parents[1] / "lrplan"
 
 # Bottom to top. A module may import its own layer and the layers below it.
 LAYERS = (
-    ("lrplan.version", "lrplan.errors", "lrplan.values", "lrplan.quantity", "lrplan.ops", "lrplan.fileio"),
+    ("lrplan.version", "lrplan.errors", "lrplan.values", "lrplan.quantity", "lrplan.ops", "lrplan.fileio",
+     "lrplan.yamlsafe"),
     ("lrplan.shapes", "lrplan.ir", "lrplan.batch", "lrplan.evaluate", "lrplan.irjson", "lrplan.regrid",
      "lrplan.keypoints", "lrplan.exact"),
     ("lrplan.spec",),
     ("lrplan.frameworks",),
-    ("lrplan.checkpoints",),
+    ("lrplan.checkpoints", "lrplan.logs"),
     ("lrplan.presets", "lrplan.sources", "lrplan.convert", "lrplan.diff", "lrplan.explain", "lrplan.lint",
-     "lrplan.presets_data"),
+     "lrplan.presets_data", "lrplan.runcheck", "lrplan.fit"),
     ("lrplan.render",),
     ("lrplan.commands", "lrplan.cli", "lrplan.__main__"),
     ("lrplan",),  # the package itself: the public API, imported by nothing inside

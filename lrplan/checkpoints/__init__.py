@@ -26,6 +26,10 @@ FRAMEWORKS: dict[str, str] = {
     "torchtitan": "lrplan.checkpoints.torchtitan",
     "lightning": "lrplan.checkpoints.lightning",
     "torch": "lrplan.checkpoints.torch",
+    "nemo": "lrplan.checkpoints.nemo",
+    "axolotl": "lrplan.checkpoints.axolotl",
+    "composer": "lrplan.checkpoints.composer",
+    "olmo-core": "lrplan.checkpoints.olmo_core",
 }
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".distcp")
 MAGICS = (b"PK\x03\x04", b"\x80")
@@ -78,11 +82,12 @@ def read_info(path: Path, opts: ReadOptions = ReadOptions(), *, config: str | No
               plan: Loaded | None = None):
     """The checkpoint's :class:`~.info.Info`, with ``plan`` as the schedule when the checkpoint lacks one."""
     from .info import MAX_STEP
-    from .locate import locate
+    from .locate import locate, reading
 
     found = locate(Path(path))
     try:
-        info = module(found.framework).read(found, opts, config)
+        with reading(found):
+            info = module(found.framework).read(found, opts, config)
     except RecursionError:
         raise CheckpointError(f"{found.path}: the checkpoint metadata is nested too deeply") from None
     except LrplanError:
@@ -91,6 +96,11 @@ def read_info(path: Path, opts: ReadOptions = ReadOptions(), *, config: str | No
         raise bad_value(found.path, e) from None
     if not 0 <= info.next_step <= MAX_STEP:
         raise CheckpointError(f"{found.path}: the saved position {info.next_step} is out of range")
+    if plan is not None and info.state.get("metric_driven"):
+        raise CheckpointError(f"{found.path}: --plan cannot stand in for a {info.state['scheduler_class']} state: "
+                              "its LR follows the metric history, not the step, so no plan can be checked "
+                              "against it", hint="inspect or at-step without --plan report the current LR, the "
+                                                 "best metric and the patience counter")
     if info.loaded is None and plan is not None:
         base = info.state.get("base_lr")
         if plan.schedule.peak_lr is None and base:

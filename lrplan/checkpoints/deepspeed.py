@@ -26,8 +26,7 @@ RESUME_NOTE = ("load_checkpoint restores last_batch_iteration; keep load_optimiz
 
 def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
     from ..frameworks.deepspeed import from_config
-    from ..frameworks.torch.state import scheduler_class
-    from .torch import torch_info
+    from .torch import scheduler_kind, torch_info
 
     st = safepickle.plain(safepickle.load_file(found.path))
     if not isinstance(st, dict):
@@ -48,7 +47,7 @@ def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
         if gs is not None and gs - skipped != info.next_step:
             info.notes.append(f"last_batch_iteration {lbi} + 1 != global_steps {gs} - skipped_steps {skipped}:"
                               " the scheduler was stepped a different number of times than the engine")
-    elif isinstance(sched, dict) and scheduler_class(sched):
+    elif isinstance(sched, dict) and scheduler_kind(sched):
         return torch_info(info, sched, opts, "DeepSpeed client scheduler (torch)")
     else:
         info.next_step = (gs or 0) - skipped

@@ -16,8 +16,18 @@ from pathlib import Path
 from ..errors import CheckpointError, LrplanError
 from ..frameworks.base import Loaded, ReadOptions
 from . import safepickle
-from .info import Info, Outcome, count, first_group_lr, load_config, plain_fields, relabel, restored_outcomes
+from .info import (
+    Info,
+    Outcome,
+    count,
+    first_group_lr,
+    load_config,
+    plain_fields,
+    relabel,
+    restored_outcomes,
+)
 from .locate import DS_RANK0, Found, _latest_numbered
+from .torch import PLAN_KEY, plan_of
 
 CONFIG_FORMAT = "hf"
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -45,9 +55,10 @@ def _training_args(path: Path) -> dict:
 
 def state_json(path: Path) -> dict:
     from ..fileio import read_text
+    from .locate import inside
 
     try:
-        d = json.loads(read_text(path, what="state file", limit=MAX_JSON_BYTES))
+        d = json.loads(read_text(inside(path), what="state file", limit=MAX_JSON_BYTES))
     except LrplanError as e:
         raise CheckpointError(e.message, hint=e.hint) from None
     except json.JSONDecodeError as e:
@@ -64,9 +75,12 @@ def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
     ts = state_json(d / "trainer_state.json")
     gs = count(ts.get("global_step"), "trainer_state.json global_step", d)
     info = Info("hf", found.layout, d, {"global_step": gs, "epoch": ts.get("epoch")}, gs or 0)
+    saved_plan = None  # the plan an lrplan.torch.LRScheduler (Trainer(optimizers=(opt, sched))) saved
     if (d / "scheduler.pt").is_file():
         sch = _load(d / "scheduler.pt")
         if isinstance(sch, dict):
+            if PLAN_KEY in sch:
+                saved_plan = plan_of(sch, f"{d} scheduler.pt")
             le = count(sch.get("last_epoch"), "scheduler.pt last_epoch", d)
             info.position["scheduler.last_epoch"] = le
             last = sch.get("_last_lr")
@@ -87,6 +101,10 @@ def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
     max_steps = count(ts.get("max_steps"), "trainer_state.json max_steps", d)
     if config:
         info.loaded = load_config(config, CONFIG_FORMAT, opts)
+    elif saved_plan is not None:
+        info.loaded = saved_plan
+        info.notes.append("schedule from scheduler.pt (lrplan.torch.LRScheduler passed as Trainer(optimizers=...));"
+                          " training_args.bin's lr_scheduler_type did not run")
     elif fields:
         info.loaded = relabel(from_training_args(fields, opts, max_steps=max_steps or None),
                               f"{d} training_args.bin")

@@ -34,7 +34,12 @@ def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
     if not isinstance(scheds, list) or not scheds or not isinstance(scheds[0], dict):
         info.missing.append("lr_schedulers is empty: pass --plan SOURCE")
         return info
-    torch_info(info, scheds[0], opts, "Lightning lr_schedulers[0]")
+    torch_info(info, scheds[0], opts, "Lightning lr_schedulers[0]", root=st)
+    from .swa import lightning_callback
+
+    lightning_callback(info, st)  # StochasticWeightAveraging's own state, when the run uses it
+    if info.state.get("scheduler_class") == "SWALR":
+        return info  # SWALR is stepped per epoch: its position is SWALR steps (lrplan/checkpoints/swa.py)
     _steps(info, st, gs, len(scheds))
     return info
 

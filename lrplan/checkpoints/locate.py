@@ -9,6 +9,8 @@ without touching any other bytes.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 from dataclasses import dataclass
@@ -38,6 +40,29 @@ def confined(root: Path, path: Path, what: str) -> Path:
     if real != real_root and real_root not in real.parents:
         raise CheckpointError(f"{what} leads outside the checkpoint directory {root} (a symlink?)",
                               hint="lrplan reads only files inside the checkpoint it is given")
+    return path
+
+
+_ROOT: contextvars.ContextVar[Path | None] = contextvars.ContextVar("checkpoint_root", default=None)
+
+
+@contextlib.contextmanager
+def reading(found: Found):
+    """While a checkpoint is read, every file opened through :func:`inside` must stay in its directory
+    (a ``.metadata`` or ``trainer_state.json`` that is a symlink to ``/etc/passwd`` is refused)."""
+    root = found.path if found.path.is_dir() else found.path.parent
+    token = _ROOT.set(Path(os.path.realpath(root)))
+    try:
+        yield
+    finally:
+        _ROOT.reset(token)
+
+
+def inside(path: Path) -> Path:
+    """``path``, checked against the checkpoint being read (no-op outside :func:`reading`)."""
+    root = _ROOT.get()
+    if root is not None:
+        confined(root, path, str(path))
     return path
 
 
@@ -120,13 +145,19 @@ def locate(path: Path) -> Found:
         return Found("megatron", f"Megatron {name}", path)
     if name.endswith("_model_states.pt"):
         return Found("deepspeed", f"DeepSpeed {name}", path)
+    if name.endswith(".ckpt") and _probe("nemo", path):  # a Lightning .ckpt holding a NeMo scheduler
+        return Found("nemo", "NeMo Lightning .ckpt", path)
     if name.endswith(".ckpt"):
         return Found("lightning", "Lightning .ckpt", path)
+    if COMPOSER_FILE.fullmatch(name):
+        return Found("composer", f"Composer checkpoint ({name})", path)
     return Found("torch", "torch.save file", path)
 
 
 def _locate_dir(d: Path) -> Found | None:
     if (d / "trainer_state.json").is_file():  # before `latest`: HF+DeepSpeed checkpoint-N/ holds both
+        if _probe("axolotl", d):  # its training_args.bin is AxolotlTrainingArguments
+            return Found("axolotl", f"axolotl (HF Trainer) checkpoint ({d.name})", d)
         return Found("hf", f"HF Trainer checkpoint ({d.name})", d)
     tracker = d / "latest_checkpointed_iteration.txt"
     if tracker.is_file():
@@ -148,6 +179,8 @@ def _locate_dir(d: Path) -> Found | None:
     for name in DS_RANK0:
         if (d / name).is_file():
             return Found("deepspeed", f"DeepSpeed save directory ({d.name}/{name})", d / name)
+    if (d / "train" / "rank0.pt").is_file():  # OLMo-core step{N}/: train/rank0.pt (+ model_and_optim/, config.json)
+        return Found("olmo-core", f"OLMo-core checkpoint ({d.name})", d)
     if _NUMBERED["megatron"].fullmatch(d.name) or d.name == "release":
         return _megatron_iter(d)
     if (d / ".metadata").is_file():
@@ -158,9 +191,37 @@ def _locate_dir(d: Path) -> Found | None:
         sub = _latest_numbered(d, kind)
         if sub is not None:
             return _locate_dir(sub)
+    composer = _latest_composer(d)
+    if composer is not None:
+        return Found("composer", f"Composer save folder ({d.name}/{composer.name})", composer)
     if (d / "checkpoint").is_dir():
         return _locate_dir(d / "checkpoint")
     return None
+
+
+def _probe(framework: str, path: Path) -> bool:
+    """A framework's own test that ``path`` is its checkpoint (``probe`` in lrplan/checkpoints/<framework>.py)."""
+    import importlib
+
+    return importlib.import_module(f"lrplan.checkpoints.{framework}").probe(path)
+
+
+COMPOSER_FILE = re.compile(r"(?:ep\d+-ba(\d+)|latest)-rank(\d+)\.pt")  # composer/utils/checkpoint.py filename
+
+
+def _latest_composer(d: Path) -> Path | None:
+    """The rank-0 Composer checkpoint with the most batches in a save folder (``ep{e}-ba{b}-rank0.pt``)."""
+    best, best_n = None, -1
+    try:
+        entries = list(d.iterdir())
+    except OSError:
+        return None
+    for p in entries:
+        m = COMPOSER_FILE.fullmatch(p.name)
+        if m and m.group(1) and m.group(2) == "0" and len(m.group(1)) < 16 and p.is_file() and not p.is_symlink():
+            if int(m.group(1)) > best_n:
+                best, best_n = p, int(m.group(1))
+    return best
 
 
 def _megatron_iter(d: Path) -> Found:

@@ -21,7 +21,16 @@ from ..evaluate import lr_at
 from ..frameworks.base import Loaded, ReadOptions
 from . import safepickle
 from .dcp import dcp_entry, dcp_index
-from .info import Info, Outcome, at, count, first_group_lr, load_config, plain_fields, relabel
+from .info import (
+    Info,
+    Outcome,
+    at,
+    count,
+    first_group_lr,
+    load_config,
+    plain_fields,
+    relabel,
+)
 from .locate import Found
 
 CONFIG_FORMAT = "megatron"  # what --config holds: the run's flags

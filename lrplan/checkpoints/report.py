@@ -75,7 +75,9 @@ def at_step(step: str, info: Info, *, plan: Loaded | None, opts: ReadOptions, co
                          "missing": info.missing}
     out.update(extra_checks(info))
     if info.loaded.step_name:
-        out["framework_step"] = info.loaded.step_name(k)
+        from ..keypoints import framework_step
+
+        out["framework_step"] = framework_step(info.loaded, k)
     results = outcomes(info, new, opts)
     out["resume"] = [_outcome(o, info, k) for o in results]
     if new is not None:

@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from ..errors import CheckpointError, ExitCode
+from ..errors import CheckpointError, ExitCode, LrplanError
 
 # data.pkl holds metadata only (a storage reference per tensor): well under 1 MB even for large models.
 MAX_PICKLE_BYTES = 16 * 1024 * 1024
@@ -253,9 +253,20 @@ def load_bytes(data: bytes, what: str, *, nested: int = 0):
 
 def load_file(path: Path):
     """Read a torch checkpoint file (``torch.save`` zip or legacy) or a plain pickle, safely."""
+    import os
+
+    from .. import fileio
+    from .locate import inside
+
     what = str(path)
     try:
-        with open(path, "rb") as f:
+        fd = fileio.open_regular(inside(Path(path)), "checkpoint")  # never blocks on a FIFO named x.pt
+    except CheckpointError:
+        raise
+    except LrplanError as e:
+        raise CheckpointError(e.message, hint=e.hint) from None
+    try:
+        with os.fdopen(fd, "rb") as f:
             head = f.read(4)
             f.seek(0)
             if head == b"PK\x03\x04":

@@ -32,13 +32,16 @@ PLOT_EXAMPLES = """Examples:
   lrplan plot "warmup=2000,cosine,min=0.1" "warmup=2000,constant,1-sqrt=20%" --steps 100k -o curves.html
 
   lrplan plot ds_config.json --lr 3e-4 --log-y --mark 50k -o curve.png
+
+  lrplan plot runs/ "warmup=2000,cosine,min=0.1" --steps 100k --lr 3e-4   (a log's points on the plan)
 """
 
 
 def plot(
     sources: Optional[List[str]] = typer.Argument(
         None, metavar="SOURCE...", show_default=False,
-        help="One or more schedules (spec, preset, config, checkpoint)." + common.STDIN_HELP),
+        help="One or more schedules (spec, preset, config, checkpoint) or training logs (drawn as points)."
+        + common.STDIN_HELP),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write .png/.svg/.pdf/.html instead."),
     steps: Optional[str] = common.steps_option(),
     lr: Optional[float] = common.lr_option(),
@@ -47,18 +50,22 @@ def plot(
     log_y: bool = typer.Option(False, "--log-y", help="Logarithmic LR axis."),
     mark: Optional[List[str]] = typer.Option(None, "--mark", help="Mark a step (repeatable)."),
     until: Optional[str] = typer.Option(None, "--until", help="Last step shown (default: the end)."),
-    width: Optional[int] = typer.Option(None, "--width", help="Terminal chart width in columns."),
-    height: int = typer.Option(16, "--height", help="Terminal chart height in rows."),
+    width: Optional[int] = typer.Option(None, "--width", min=10, max=1000, help="Terminal chart width in columns (10-1000)."),
+    height: int = typer.Option(16, "--height", min=2, max=500, help="Terminal chart height in rows (2-500)."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="The series to read from a log SOURCE (default: its LR)."),
 ) -> None:
-    """Draw one or more schedules: in the terminal, or to an image or HTML page with -o."""
+    """Draw one or more schedules (and logged LRs, as points): in the terminal, or to an image or HTML page
+    with -o."""
     from ..keypoints import boundary_steps, parse_step, shown_until
     from ..render.terminal import Series, phase_legend, render
 
     sources = sources or [common.piped_source()]
-    loaded = [common.load(s, fmt, steps, lr, sets) for s in sources]
+    logged, loaded = _logs_and_plans(sources, fmt, steps, lr, sets, tag)
     for ld in loaded:
         for n in ld.notes:
             common.note(n)
+    if logged:
+        return _plot_with_logs(loaded, logged, sources, output, until, mark, log_y, width, height)
     first = loaded[0].schedule
     k_max = shown_until([ld.schedule for ld in loaded], until,
                         at_least=max(ld.raw.get("_next_step", 0) for ld in loaded))
@@ -76,6 +83,84 @@ def plot(
     common.print_chart(con, render(series, k_max, width=w, height=height, log_y=log_y, marks=marks,
                                    boundaries=bounds[1::2]))
     print(phase_legend(first))
+    _companion_charts(con, loaded, k_max, w, height)
+
+
+def _companion_charts(con, loaded, k_max: int, width: int, height: int) -> None:
+    """Weight decay, momentum and LR-group curves, one small chart each under the LR chart."""
+    from ..evaluate import companion_values
+    from ..render.terminal import render_curves
+
+    names = []
+    for ld in loaded:
+        s = ld.schedule
+        names += [n for n in ("weight_decay", "momentum") if getattr(s, n) is not None] + [g for g, _ in s.groups]
+    for name in dict.fromkeys(names):
+        curves = [(ld.label, (lambda x, s=ld.schedule: companion_values(s, name, x)), ())
+                  for ld in loaded if name in ("weight_decay", "momentum") and getattr(ld.schedule, name) is not None
+                  or name in dict(ld.schedule.groups)]
+        title = name.replace("_", " ") if name in ("weight_decay", "momentum") else f"LR of group {name}"
+        print(f"{title}:")
+        common.print_chart(con, render_curves(curves, k_max, width=width, height=max(3, height // 2), tight=True))
+
+
+def _logs_and_plans(sources, fmt, steps, lr, sets, tag):
+    """SOURCEs split into training logs (lrplan.logs.LogSeries) and schedules (Loaded), in order."""
+    from ..sources import load_log, log_source
+
+    logged, loaded = [], []
+    for s in sources:
+        if log_source(s, fmt) is not None:
+            series = load_log(s, fmt, common.read_options(steps, lr, sets), tag)
+            for n in series.notes:
+                common.note(n)
+            logged.append(series)
+        else:
+            loaded.append(common.load(s, fmt, steps, lr, sets))
+    return logged, loaded
+
+
+def _plot_with_logs(loaded, logged, sources, output, until, mark, log_y, width, height) -> None:
+    """Planned curves as lines, logged LRs as points, over the longer of the plans and the logs."""
+    from ..keypoints import parse_step, shown_until
+    from ..render.terminal import Series, phase_legend
+
+    last = max(s.last for s in logged)
+    if loaded:
+        k_max = shown_until([ld.schedule for ld in loaded], until, at_least=last)
+        k_max = max(k_max, last) if until is None else k_max
+        marks = tuple(parse_step(m, loaded[0].schedule, what="--mark") for m in mark or [])
+    else:
+        k_max = last if until is None else _plain_step(until, "--until")
+        marks = tuple(_plain_step(m, "--mark") for m in mark or [])
+    series = [Series(ld.schedule, ld.label) for ld in loaded]
+    if output is not None:
+        from ..render.files import kind_of, save_page
+        from ..render.logs import overlay_page
+
+        page = overlay_page(series, logged, k_max, log_y=log_y, marks=marks, html=kind_of(Path(output)) == "html")
+        save_page(page, Path(output), inputs=sources)
+        common.note(f"wrote {output}")
+        return
+    from ..render.logs import chart
+
+    con = common.console()
+    w = width or min(max(con.width, 40), 120)
+    common.print_chart(con, chart(series, logged, k_max, width=w, height=height, log_y=log_y, marks=marks))
+    if loaded:
+        print(phase_legend(loaded[0].schedule))
+
+
+def _plain_step(text: str, what: str) -> int:
+    from ..quantity import QuantityError, parse_quantity
+
+    try:
+        q = parse_quantity(text)
+    except QuantityError as e:
+        raise LrplanError(f"{what}: {e}") from None
+    if q.unit or q.value != int(q.value) or q.value < 0:
+        raise LrplanError(f"{what}: {text} is not a step (with only logs to plot, give a whole number of steps)")
+    return int(q.value)
 
 
 TABLE_EXAMPLES = """Examples:
@@ -115,7 +200,7 @@ def table(
     if isinstance(chosen, range) and len(chosen) > STREAM_ROWS:
         stream_table(sys.stdout.write, ld, chosen, output_format)  # chunk by chunk: memory stays flat
         return
-    pts = named(points(ld.schedule, list(chosen), notes), ld.step_name)
+    pts = named(points(ld.schedule, list(chosen), notes), ld)
     text = render_table(pts, ld, output_format)
     sys.stdout.write(text)
 
@@ -163,6 +248,8 @@ def at_step(
     n = out["total_steps"]
     where = f", {100 * out['step'] / n:.1f}% of {n}" if n else ""
     print(f"step {out['step']}: lr {out['lr']:.6g}{unit} ({out['phase']}{where})")
+    for name, value in out.get("companions", {}).items():
+        print(f"  {name.replace('_', ' ')} {value:.6g}")
     for n_ in ld.notes:
         common.note(n_)
     if out.get("framework_step"):

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import ExitCode
+from ..errors import ExitCode, LrplanError
 from . import common
 
 
@@ -25,12 +25,15 @@ DIFF_EXAMPLES = """Examples:
 
   lrplan diff plan.json run.json --json --tolerance 1e-9
 
+  lrplan diff "warmup=2000,cosine,min=0.1" runs/ --steps 100k --lr 3e-4   (a log against the plan)
+
 Exit status: 0 when equal within the tolerance, 1 when they differ, 2 on bad input.
 """
 
 
 def diff(
-    a: str = typer.Argument(..., metavar="A", help="Schedule A (spec, preset, config, checkpoint)."),
+    a: str = typer.Argument(..., metavar="A", help="Schedule A (spec, preset, config, checkpoint), or a training log "
+                                                 "(then B is compared at every logged step, as `lrplan check`)."),
     b: str = typer.Argument(..., metavar="B", help="Schedule B, compared against A."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write .png/.svg/.pdf/.html."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as a JSON object."),
@@ -42,14 +45,20 @@ def diff(
     fmt: Optional[str] = common.from_option(),
     sets: Optional[List[str]] = common.set_option(),
     chart: bool = typer.Option(True, "--chart/--no-chart", help="Draw the overlay and difference charts."),
-    width: Optional[int] = typer.Option(None, "--width", help="Terminal chart width in columns."),
-    height: int = typer.Option(12, "--height", help="Terminal chart height in rows (each chart)."),
+    width: Optional[int] = typer.Option(None, "--width", min=10, max=1000, help="Terminal chart width in columns (10-1000)."),
+    height: int = typer.Option(12, "--height", min=2, max=500, help="Terminal chart height in rows, each chart (2-500)."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="The series to read from a log SOURCE (default: its LR)."),
 ) -> int:
     """Compare two schedules step by step (or token by token when their batch sizes differ)."""
     from ..diff import compare, summary_lines, to_json
     from ..diff import tolerance as checked_tolerance
 
     tol = checked_tolerance(tolerance, abs_tolerance)
+    from ..sources import log_source
+
+    is_log = (log_source(a, fmt) is not None, log_source(b, fmt) is not None)
+    if any(is_log):
+        return _diff_log(a, b, is_log, fmt, steps, lr, sets, tag, tolerance, output, as_json, chart, width, height)
     la = common.load(a, fmt, steps, lr, sets)
     lb = common.load(b, fmt, steps, lr, sets)
     for tag, ld in (("A", la), ("B", lb)):
@@ -73,6 +82,41 @@ def diff(
         if chart:
             _charts(al, labels, width, height)
     return ExitCode.OK if result.equal else ExitCode.DIFFERENT
+
+
+def _diff_log(a, b, is_log, fmt, steps, lr, sets, tag, tolerance, output, as_json, chart, width, height) -> int:
+    """A log on one side: the plan on the other is compared at every logged step, as ``lrplan check`` does
+    (the log's own precision, its step rule, the named diagnoses)."""
+    from ..runcheck import check
+    from ..sources import load_log
+
+    if all(is_log):
+        raise LrplanError("both A and B are training logs; diff compares a log with a plan",
+                          hint=f'fit one of them first: lrplan diff {a} "$(lrplan fit {b})"')
+    log, plan = (a, b) if is_log[0] else (b, a)
+    series = load_log(log, fmt, common.read_options(steps, lr, sets), tag)
+    ld = common.load(plan, None if fmt and fmt.startswith("log") else fmt, steps, lr, sets)
+    result = check(series, ld.schedule, ld.label, extra_rel=None if tolerance == 1e-12 else tolerance)
+    if output is not None:
+        from ..render.files import kind_of, save_page
+        from ..render.logs import check_page
+
+        save_page(check_page(result, html=kind_of(Path(output)) == "html"), Path(output), inputs=[a, b])
+        common.note(f"wrote {output}")
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2, default=float))
+    else:
+        from ..render.logs import check_lines
+
+        for line in check_lines(result):
+            print(line)
+        for n in list(series.notes) + list(ld.notes) + result.notes:
+            common.note(n)
+        if chart:
+            from .logs import _chart
+
+            _chart([result.schedule], [series], ld.label, max(series.last, result.plan_total or 0), width, height)
+    return ExitCode.OK if result.on_plan else ExitCode.DIFFERENT
 
 
 def _key_points(result) -> None:

@@ -21,6 +21,13 @@ MODULES: dict[str, str] = {
     "optax": "lrplan.frameworks.optax",
     "lightning": "lrplan.frameworks.lightning",
     "hf": "lrplan.frameworks.hf",
+    "composer": "lrplan.frameworks.composer",
+    "nemo": "lrplan.frameworks.nemo",
+    "olmo-core": "lrplan.frameworks.olmo_core",
+    "timm": "lrplan.frameworks.timm",
+    "torchtune": "lrplan.frameworks.torchtune",
+    "axolotl": "lrplan.frameworks.axolotl",
+    "schedulefree": "lrplan.frameworks.schedulefree",
 }
 
 

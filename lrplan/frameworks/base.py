@@ -26,6 +26,18 @@ class ReadOptions:
     def get(self, key: str, default: str | None = None) -> str | None:
         return dict(self.extra).get(key, default)
 
+    def positive_int(self, key: str) -> int | None:
+        """``--set KEY=N`` as a positive whole number (None when not given): the one check of such facts."""
+        from ..errors import LrplanError
+
+        v = self.get(key)
+        if v is None:
+            return None
+        text = str(v).strip()
+        if not text.isdigit() or len(text) > 18 or int(text) <= 0:
+            raise LrplanError(f"--set {key}= takes a positive integer, got {v!r}")
+        return int(text)
+
 
 @dataclass(frozen=True)
 class Loaded:

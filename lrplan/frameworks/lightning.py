@@ -29,11 +29,17 @@ METHOD = [
 
 
 def write(schedule: Schedule, opts):
-    if opts.variant not in (None, "lambda"):
+    if opts.variant not in (None, "lambda", "swa"):
         from ..errors import LrplanError
 
-        raise LrplanError(f"unknown lightning variant {opts.variant!r}", hint="the Lightning writer has one form")
+        raise LrplanError(f"unknown lightning variant {opts.variant!r}", hint="variants: lambda, swa")
     notes = check_companions(schedule, "lightning", opts.approx)
+    if opts.variant in (None, "swa"):
+        from .torch.swa import swa_candidates  # an SWA phase: the StochasticWeightAveraging callback
+
+        yield from swa_candidates(schedule, opts, tuple(notes), "lightning")
+        if opts.variant == "swa":
+            return
     method = list(METHOD)
     if schedule.peak_lr is None:
         method[2] = ("    optimizer = torch.optim.AdamW(self.parameters(), lr=1e-3)  # your lr: lr_lambda"

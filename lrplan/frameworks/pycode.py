@@ -28,7 +28,9 @@ def _constant(a, b, tau, span):
     return a
 ''',
     "linear": '''
-def _linear(a, b, tau, span):
+def _linear(a, b, tau, span, form="mix"):
+    if form == "torch":
+        return (b - a) * (tau / span) + a
     if a > b:
         return b + (a - b) * ((span - tau) / span)
     return a + (b - a) * (tau / span)
@@ -122,6 +124,32 @@ def _cyclic(a, b, tau, span, up, down, mode, gamma):
     "inverse-time": '''
 def _inverse_time(a, b, tau, span, rate, every):
     return a / (1.0 + rate * (tau / every))
+''',
+    "swa": '''
+def _swa(a, b, tau, span, anneal, every, strategy):
+    # torch SWALR in closed form: swa_lr * f + L * (1 - f) after n = floor(tau / every) steps
+    if anneal == 0:
+        return b
+    t = max(min(float(math.floor(tau / every)) / anneal, 1.0), 0.0)
+    f = (1.0 - math.cos(math.pi * t)) / 2.0 if strategy == "cos" else t
+    return a * (1.0 - f) + b * f
+''',
+    "schedulefree": '''
+def _schedulefree(a, b, tau, span, warmup, variant, beta2, r, power, silent):
+    # a Schedule-Free optimizer's own LR (schedulefree 1.4.1); r and power only set its averaging weights
+    step = tau + 1.0
+    if variant == "radam":
+        b2t = _pow(beta2, step)
+        rho_inf = 2.0 / (1.0 - beta2) - 1.0
+        rho_t = rho_inf - 2.0 * step * b2t / (1.0 - b2t)
+        if rho_t > 4.0:
+            q = (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
+            return a * _pow(max(q, 0.0), 0.5)
+        return a * (0.0 if silent else 1.0)
+    v = a * (step / max(warmup, 1.0) if tau < warmup else 1.0)
+    if variant == "paper":
+        v = v * _sqrt(1.0 - _pow(beta2, step))
+    return v
 ''',
 }
 

@@ -21,6 +21,10 @@ HTML_POINTS = 6000
 def kind_of(path: Path) -> str:
     """'image' or 'html' for an output path; a clear error for anything else."""
     kind = SUFFIXES.get(Path(path).suffix.lower())
+    if Path(path).is_dir():
+        from ..fileio import OutputError
+
+        raise OutputError(f"cannot write {path}: it is a directory", hint="give a file name, e.g. -o out.png")
     if kind is None:
         raise LrplanError(f"cannot write {Path(path).name}: unknown output suffix {Path(path).suffix or '(none)'!r}",
                           hint="use one of " + ", ".join(SUFFIXES))
@@ -74,8 +78,8 @@ def phase_vlines(s, k_max: int, color: int = 0) -> list:
     out = []
     for seg in s.lr.segments[1:]:
         k = int(math.ceil(step_of_position(s.axis, seg.start)))
-        if 0 < k <= k_max:
-            out.append((k, phase_label(seg), "phase", color))
+        if 0 < k <= k_max:  # an SWA phase is also where weight averaging starts (lrplan/frameworks/torch/swa.py)
+            out.append((k, phase_label(seg) + (": averaging from here" if seg.kind == "swa" else ""), "phase", color))
     end = s.lr.end
     if end is not None:
         k = int(math.ceil(step_of_position(s.axis, end)))
@@ -115,7 +119,56 @@ def plot_page(series, k_max: int, *, log_y: bool = False, marks=(), html: bool =
     tables = []
     for se in series:
         tables += [keypoint_table(se.schedule, se.label), phase_table(se.schedule, se.label, k_max)]
-    return Page(title, [panel], subtitle=[f"steps 0–{fmt_step(k_max)}"], tables=tables)
+    panels = [panel] + companion_panels(series, k_max) + averaging_panel(series, k_max)
+    return Page(title, panels, subtitle=[f"steps 0–{fmt_step(k_max)}"], tables=tables)
+
+
+COMPANION_POINTS = 2000  # per line: weight decay and momentum are smooth, a few pieces per phase
+
+
+def companion_panels(series, k_max: int) -> list:
+    """One panel per companion curve (weight decay, momentum, an LR group) any of the schedules has."""
+    import numpy as np
+
+    from ..evaluate import companion_values
+
+    def has(s, name):
+        return getattr(s, name) is not None if name in ("weight_decay", "momentum") else name in dict(s.groups)
+
+    names = []
+    for se in series:
+        s = se.schedule
+        names += [n for n in ("weight_decay", "momentum") if getattr(s, n) is not None] + [g for g, _ in s.groups]
+    xs = np.unique(np.linspace(0, k_max, COMPANION_POINTS).round()).astype(float)
+    panels = []
+    for name in dict.fromkeys(names):
+        lines = [Line(se.label, xs, companion_values(se.schedule, name, xs), color=i)
+                 for i, se in enumerate(series) if has(se.schedule, name)]
+        title = name.replace("_", " ") if name in ("weight_decay", "momentum") else f"LR of group {name}"
+        panels.append(Panel(title, lines, value_name=title))
+    return panels
+
+
+AVERAGING_POINTS = 1000  # log-spaced; keeps the HTML page within its size budget (html.SIZE_LIMIT)
+
+
+def averaging_panel(series, k_max: int) -> list:
+    """For a Schedule-Free schedule: a second panel with its averaging weight c_(k+1) per update
+    (lrplan/frameworks/schedulefree.py), on log-spaced steps (c falls like 1/k)."""
+    if not any(seg.kind == "schedulefree" for se in series for seg in se.schedule.lr.segments):
+        return []
+    import numpy as np
+
+    from ..frameworks.schedulefree import averaging_weights
+
+    n = k_max + 1
+    idx = np.unique(np.geomspace(1, n, AVERAGING_POINTS).astype(np.int64) - 1)
+    lines = []
+    for i, se in enumerate(series):
+        if any(seg.kind == "schedulefree" for seg in se.schedule.lr.segments):
+            c, _, _ = averaging_weights(se.schedule, n)
+            lines.append(Line(se.label + " c_(k+1)", idx.astype(float), c[idx], color=i))
+    return [Panel("averaging weight c_(k+1)", lines, log_y=True, value_name="c")]
 
 
 def fmt_value(v: float) -> str:

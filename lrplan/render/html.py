@@ -59,7 +59,7 @@ def _thin(line: Line) -> Line:
         keep[i0] = keep[i1] = True
     new_index = np.cumsum(keep) - 1
     phases = [(name, int(new_index[i0]), int(new_index[i1])) for name, i0, i1 in line.phases]
-    return Line(line.label, line.x[keep], line.y[keep], phases, line.color)
+    return Line(line.label, line.x[keep], line.y[keep], phases, line.color, line.points)
 
 
 def _page_text(page: Page) -> str:
@@ -103,6 +103,13 @@ def _add_panel(fig, panel: Panel, row: int, shown: set[str], x_label: str) -> No
     for line in panel.lines:
         color = PALETTE[line.color % len(PALETTE)]
         name = html.escape(line.label)
+        if line.points:
+            hover = f"<b>{name}</b><br>{x_label} %{{x:,.0f}}<br>{y_name} %{{y:.7g}}<extra></extra>"
+            fig.add_trace(go.Scatter(x=line.x, y=line.y, mode="markers", name=name, legendgroup=name,
+                                     showlegend=name not in shown, hovertemplate=hover,
+                                     marker={"color": color, "size": 4}), row=row, col=1)
+            shown.add(name)
+            continue
         if len(line.phases) > MAX_PHASE_TRACES:
             _add_line_with_text(fig, line, name, color, row, shown, x_label)
             continue

@@ -18,6 +18,16 @@ def page_image(page: Page, fmt: str) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
+    fig = page_figure(page)
+    buf = io.BytesIO()
+    # A fixed salt makes SVG element ids (random by default) identical from run to run.
+    with matplotlib.rc_context({"svg.hashsalt": "lrplan"}):
+        fig.savefig(buf, format=fmt, metadata=_METADATA.get(fmt, {}))
+    return buf.getvalue()
+
+
+def page_figure(page: Page):
+    """The page's panels as a matplotlib Figure (no backend chosen: a notebook shows it inline)."""
     from matplotlib.figure import Figure
 
     n = len(page.panels)
@@ -28,15 +38,14 @@ def page_image(page: Page, fmt: str) -> bytes:
     axes[-1].set_xlabel(page.x_label)
     axes[-1].xaxis.set_major_formatter(_step_formatter())
     fig.suptitle(page.title if len(page.title) <= 90 else page.title[:87] + "...", fontsize=11)
-    buf = io.BytesIO()
-    # A fixed salt makes SVG element ids (random by default) identical from run to run.
-    with matplotlib.rc_context({"svg.hashsalt": "lrplan"}):
-        fig.savefig(buf, format=fmt, metadata=_METADATA.get(fmt, {}))
-    return buf.getvalue()
+    return fig
 
 
 def _draw_panel(ax, panel: Panel) -> None:
     for line in panel.lines:
+        if line.points:
+            ax.plot(line.x, line.y, ".", color=PALETTE[line.color % len(PALETTE)], markersize=3, label=line.label)
+            continue
         ax.plot(line.x, line.y, color=PALETTE[line.color % len(PALETTE)], linewidth=1.4, label=line.label)
     if panel.log_y:
         ax.set_yscale("log")

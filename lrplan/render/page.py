@@ -18,6 +18,7 @@ class Line:
     y: object
     phases: list = field(default_factory=list)  # (name, first index, last index) into x/y
     color: int = 0
+    points: bool = False  # logged points: drawn as markers, never joined
 
 
 @dataclass

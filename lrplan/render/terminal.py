@@ -52,7 +52,7 @@ def render(series: list[Series], k_max: int, *, width: int = 80, height: int = 1
 
 
 def render_curves(curves, x_max: int, *, x_label: str = "step", width: int = 80, height: int = 16,
-                  log_y: bool = False, marks=(), boundaries=()) -> list[list[tuple[str, str]]]:
+                  log_y: bool = False, marks=(), boundaries=(), tight: bool = False) -> list[list[tuple[str, str]]]:
     """Chart of any vectorised functions of x: ``curves`` is a list of (label, f, keep) where
     ``keep`` lists the x values whose exact value must show (phase boundaries)."""
     from .sample import envelope_fn
@@ -60,7 +60,7 @@ def render_curves(curves, x_max: int, *, x_label: str = "step", width: int = 80,
     cols = _columns(width)
     envs = [envelope_fn(f, x_max, cols * 2, keep=keep) for _, f, keep in curves]
     return render_envelopes(envs, [label for label, _, _ in curves], x_max, x_label=x_label, width=width,
-                            height=height, log_y=log_y, marks=marks, boundaries=boundaries)
+                            height=height, log_y=log_y, marks=marks, boundaries=boundaries, tight=tight)
 
 
 def _columns(width: int) -> int:
@@ -70,11 +70,16 @@ def _columns(width: int) -> int:
 LABEL_W = 9
 
 
-def _y_range(envs, log_y: bool) -> tuple[float, float]:
+def _y_range(envs, log_y: bool, tight: bool = False) -> tuple[float, float]:
     import numpy as np
 
     top = max(float(np.nanmax(hi)) for _, hi in envs)
     low = min(float(np.nanmin(lo)) for lo, _ in envs)
+    if tight and not log_y:  # a companion curve (momentum 0.85-0.95): the axis spans its values only
+        if top - low <= 1e-12 * max(abs(top), 1e-300):
+            pad = abs(top) * 0.05 or 1.0
+            return low - pad, top + pad
+        return low, top
     if log_y:
         positive = [float(np.nanmin(np.where(lo > 0, lo, np.nan))) for lo, _ in envs if np.any(lo > 0)]
         bottom = min(positive) if positive else 0.0
@@ -89,13 +94,13 @@ def _y_range(envs, log_y: bool) -> tuple[float, float]:
 
 
 def render_envelopes(envs, labels, x_max: int, *, x_label: str = "step", width: int = 80, height: int = 16,
-                     log_y: bool = False, marks=(), boundaries=()) -> list[list[tuple[str, str]]]:
+                     log_y: bool = False, marks=(), boundaries=(), tight: bool = False) -> list[list[tuple[str, str]]]:
     """Chart lines from per-pixel-column (lo, hi) envelopes (two pixel columns per character)."""
     import numpy as np
 
     cols = _columns(width)
     px_h = height * 4
-    bottom, top = _y_range(envs, log_y)
+    bottom, top = _y_range(envs, log_y, tight)
 
     def ypix(v):
         if log_y:

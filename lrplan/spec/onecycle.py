@@ -39,9 +39,14 @@ def build_onecycle(ph: Item, start: float, end: float | None, current: Level, ct
     if div <= 0 or final_div <= 0:
         raise ctx.fail("div and final_div must be positive", ph)
     n = end - start
-    initial = Level(1.0 / div)
-    floor = Level(1.0 / div / final_div)
+    if ctx.peak is not None:  # torch's own arithmetic: initial_lr = max_lr / div, min_lr = initial_lr / final_div
+        initial = Level(ctx.peak / div, True)
+        floor = Level(ctx.peak / div / final_div, True)
+    else:  # a multiplier schedule: ratios of the peak (within an ulp of torch's once a peak is given)
+        initial = Level(1.0 / div)
+        floor = Level(1.0 / div / final_div)
     kind = "cosine" if anneal == "cos" else "linear"
+    form = () if kind == "cosine" else (("form", "torch"),)  # OneCycleLR's own linear arithmetic
     if three:
         ends = [pct * n - 1, 2 * pct * n - 2, n - 1]
         levels = [initial, ONE, initial, floor]
@@ -64,8 +69,9 @@ def build_onecycle(ph: Item, start: float, end: float | None, current: Level, ct
     for i, e in enumerate(ends):
         seg_end = start + e if i < len(ends) - 1 else start + e
         label = "onecycle"
-        segs.append(Segment(kind, start + prev, seg_end, levels[i], levels[i + 1], label=label))
-        mom_segs.append(Segment(kind, start + prev, seg_end, mom_levels[i], mom_levels[i + 1], label=label))
+        segs.append(Segment(kind, start + prev, seg_end, levels[i], levels[i + 1], params=form, label=label))
+        mom_segs.append(Segment(kind, start + prev, seg_end, mom_levels[i], mom_levels[i + 1], params=form,
+                                label=label))
         prev = e
     if segs[-1].end < end:
         pass  # positions from N-1 on hold the floor, as OneCycleLR's last value
@@ -73,6 +79,11 @@ def build_onecycle(ph: Item, start: float, end: float | None, current: Level, ct
         mom_segs.insert(0, Segment("constant", 0.0, start, Level(hi_m, True)))
     ctx.onecycle_momentum = Curve(tuple(mom_segs), "hold")
     # The curve continues from N - 1; the next phase (if any) starts at `end`.
+    held = floor
+    if form and ctx.peak is not None:  # OneCycleLR evaluates its last phase at pct = 1 from N - 1 on
+        last = segs[-1]
+        a, b = last.a.resolve(ctx.peak), last.b.resolve(ctx.peak)
+        held = Level((b - a) * 1.0 + a, True)
     if end - (start + ends[-1]) > 0:
-        segs.append(Segment("constant", start + ends[-1], end, floor, label="onecycle"))
-    return segs, floor
+        segs.append(Segment("constant", start + ends[-1], end, held, label="onecycle"))
+    return segs, held

@@ -299,8 +299,12 @@ def _phase_lengths(phases: list[Item], ctx: _Ctx) -> list[float | None]:
 
 
 def _build_curve(phases: list[Item], ctx: _Ctx, after: str) -> Curve:
-    from .phases import build_phase
+    from .phases import build_phase, end_level
+    from .swa import build_with_start
 
+    swa = build_with_start(phases, ctx, after, _build_curve, build_phase, end_level)  # swa(start=...) cuts the phases before it
+    if swa is not None:
+        return swa
     lengths = _phase_lengths(phases, ctx)
     segments: list[Segment] = []
     pos = 0.0

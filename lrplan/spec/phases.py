@@ -14,6 +14,10 @@ def build_phase(ph: Item, start: float, end: float | None, current: Level, ctx) 
         from .onecycle import build_onecycle
 
         return build_onecycle(ph, start, end, current, ctx)
+    if ph.name == "swa":
+        from .swa import normalize
+
+        ph = normalize(ph, ctx)
     kind = "linear" if ph.name == "warmup" else ALIASES.get(ph.name, ph.name)
     if ph.name == "warmup":
         shape_arg = next((a for a in ph.args if a.name == "shape" and a.value is not None), None)

@@ -33,7 +33,7 @@ class Value:
     text: str
     start: int
     end: int
-    items: list["Item"] | None = None  # for "[ ... ]" sub-specs
+    items: list[Item] | None = None  # for "[ ... ]" sub-specs
 
 
 @dataclass
@@ -42,12 +42,12 @@ class Item:
     start: int
     end: int
     value: Value | None = None
-    args: list["Item"] = field(default_factory=list)
+    args: list[Item] = field(default_factory=list)
     args_span: tuple[int, int] | None = None
     name_end: int = 0
 
     @property
-    def name_node(self) -> "Value":
+    def name_node(self) -> Value:
         return Value(self.name, self.start, self.name_end or self.end)
 
 
@@ -72,11 +72,15 @@ def tokenize(src: str) -> list[Token]:
     return out
 
 
+MAX_DEPTH = 32
+
+
 class _Parser:
     def __init__(self, src: str) -> None:
         self.src = src
         self.toks = tokenize(src)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> Token:
         return self.toks[self.i]
@@ -98,6 +102,18 @@ class _Parser:
         return self.take()
 
     def items(self, closer: str) -> list[Item]:
+        if closer != "end":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:  # no schedule nests this deep; recursion would overflow first
+                opener = self.toks[self.i - 1]
+                raise self.fail(f"brackets nested more than {MAX_DEPTH} deep", opener,
+                                hint="a spec nests at most a phase's arguments and a list inside them")
+        items = self._items(closer)
+        if closer != "end":
+            self.depth -= 1
+        return items
+
+    def _items(self, closer: str) -> list[Item]:
         items = [self.item()]
         while self.peek().kind == ",":
             comma = self.take()

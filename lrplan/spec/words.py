@@ -27,7 +27,8 @@ EXTRA_ARGS = {
     "warmup": ("shape",),
     "exp": ("half_life",),
     "multistep": ("at", "gamma"),
+    "swa": ("start", "lr", "cos", "linear"),
     "onecycle": ("max_at", "div", "final_div", "anneal", "three_phase", "mom"),
 }
-POSITION_PARAMS = {"every", "timescale", "cycle", "up", "down"}
+POSITION_PARAMS = {"every", "timescale", "cycle", "up", "down", "warmup"}
 BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}

@@ -109,6 +109,16 @@ def test_reader_matches_deepspeed_every_step(name):
         assert_lr_close(ours, ref_beta, rel=0.0, abs_=1e-15, what="beta1")
 
 
+@pytest.mark.parametrize("n", [N, N + 100])  # a whole number of stairs, and not
+def test_range_test_staircase_past_the_run_continues_like_deepspeed(n):
+    """The step after the run (the table's "after the end" row) is the next stair, as DeepSpeed's own
+    LRRangeTest gives if stepped once more."""
+    config = CASES["range-stairs"]
+    ref_lr, _ = reference(config, n + 1)
+    loaded = ds.from_config(copy.deepcopy(config), ReadOptions(steps=str(n)))
+    assert_lr_close(lr(loaded.schedule, np.arange(n + 1)), ref_lr)
+
+
 def test_onecycle_without_betas_has_no_momentum():
     config = cfg("OneCycle", {"cycle_min_lr": 1e-5, "cycle_max_lr": PEAK, "cycle_first_step_size": 4000})
     config["optimizer"]["type"] = "SGD"

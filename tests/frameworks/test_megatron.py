@@ -12,6 +12,9 @@ stepped by the running global batch after every update, as ``train_step`` does.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import re
 import shlex
 
@@ -601,6 +604,11 @@ WRITE_CASES = {  # spec, --steps, extra flags the user adds (the writer leaves G
     "exp-anneal": ("warmup=500,constant,exp-anneal=3000,min=0.01", "12k", " --global-batch-size 8"),
     "linear": ("warmup=1000,linear", "12k", " --global-batch-size 8"),
     "constant": ("warmup=100,constant", "12k", " --global-batch-size 8"),
+    # a warmup as long as the run: --lr-decay-iters must lie past it (Megatron asserts warmup < decay)
+    "warmup-is-the-run": ("warmup=10000", "10k", " --global-batch-size 8"),
+    # a (k + 1) / W warmup (torchtitan, Schedule-Free): W - 1 warmup iterations from peak / W
+    "shifted-warmup-constant": ("warmup=100(shift=1),constant", "12k", " --global-batch-size 8"),
+    "shifted-warmup-cosine": ("warmup=100(shift=1),cosine,min=0.1", "12k", " --global-batch-size 8"),
     "invsqrt": ("warmup=400,invsqrt(timescale=400),min=0.01", "12k", " --global-batch-size 8"),
     "no-warmup-cosine": ("cosine,min=0.1", "10k", " --global-batch-size 2"),
     "samples-axis": ("warmup=1001,cosine,axis=samples,gbs=8", "11k", ""),
@@ -820,3 +828,25 @@ def test_an_lr_group_megatron_lacks_is_named_under_approx():
         convert(schedule, "megatron", WriteOptions())
     w = convert(schedule, "megatron", WriteOptions(approx=True))
     assert w.deviation.lr.exact and any("group head" in n for n in w.notes)
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("style", ["linear", "cosine"])
+def test_weight_decay_is_shown_by_table_at_step_and_explain(mcore, style):
+    """The weight-decay companion is not only written back: table, at-step and explain show it, with
+    megatron-core's own value at each update."""
+    flags = (LR + "--min-lr 3e-5 --lr-decay-style cosine --lr-warmup-iters 100 --train-iters 1000 --start-weight-decay"
+             f" 0.01 --end-weight-decay 0.1 --weight-decay-incr-style {style}" + IT8)
+    _, wds, _ = reference(mcore, flags, 1000)
+    r = run_cli("table", flags, "--every", "37", "-f", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert rows and all("weight_decay" in row for row in rows)
+    for row in rows:
+        k = int(row["step"])
+        if k < 1000:
+            assert float(row["weight_decay"]) == pytest.approx(wds[k], rel=1e-12, abs=1e-18)
+    at = json.loads(run_cli("at-step", "500", flags, "--json").stdout)
+    assert at["companions"]["weight_decay"] == pytest.approx(wds[500], rel=1e-12)
+    ex = run_cli("explain", flags)
+    assert "Weight decay (a companion curve" in ex.stdout and "0.01" in ex.stdout

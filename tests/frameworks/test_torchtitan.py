@@ -37,6 +37,8 @@ REAL_CASES = [
     (700, 0.9, "linear", 0.0, 10_000),  # warmup + decay > total: decay clamped to T - W
     (20_000, None, "linear", 0.0, 10_000),  # warmup > total: clamped to T
     (100, 0.0, "sqrt", 0.0, 10_000),  # no decay at all
+    (10_001, None, "linear", 0.0, 10_000),  # warmup one step longer than the run: the clamp's boundary
+    (100, 0.5, "cosine", 0.0, 10_003),  # T * ratio = 5001.5: torchtitan rounds (to 5002), not truncates
 ]
 
 

@@ -64,8 +64,10 @@ def parse_mapping(text: str) -> dict | None:
             pass
     import yaml
 
+    from ...yamlsafe import safe_load
+
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError:
         return None
     return data if isinstance(data, dict) else None

@@ -282,27 +282,16 @@ def _constant(a: dict, G: int, opts, notes: list[str]) -> tuple[int, object, lis
 # ---- data-parallel divisibility ---------------------------------------------------------------------------
 
 
-def _positive_fact(opts, key: str) -> int | None:
-    v = opts.get(key) if opts is not None else None
-    if v is None:
-        return None
-    try:
-        n = int(str(v))
-    except ValueError:
-        n = 0
-    if n <= 0:
-        raise LrplanError(f"--set {key}= takes a positive integer, got {v!r}")
-    return n
 
 
 def data_parallel(a: dict, opts) -> tuple[int | None, str]:
     """The data-parallel size and where it comes from: --set data_parallel_size (or dp), --set world_size
     divided as validate_args does (world size // (TP x PP x CP), which must divide it), a checkpoint's
     args.data_parallel_size; else None."""
-    dp = _positive_fact(opts, "data_parallel_size") or _positive_fact(opts, "dp")
+    dp = (opts.positive_int("data_parallel_size") or opts.positive_int("dp")) if opts is not None else None
     if dp is not None:
         return dp, "--set data_parallel_size"
-    world = _positive_fact(opts, "world_size")
+    world = opts.positive_int("world_size") if opts is not None else None
     if world is not None:
         tp, pp, cp = (a.get(d) or 1 for d in ("tensor_model_parallel_size", "pipeline_model_parallel_size",
                                               "context_parallel_size"))

@@ -18,7 +18,7 @@ import shlex
 from dataclasses import dataclass
 
 from ...errors import InexpressibleError, LrplanError
-from ...ir import ConstantBatch, RampupBatch, Schedule, StepBatch
+from ...ir import ONE, ConstantBatch, Curve, Level, RampupBatch, Schedule, Segment, StepBatch
 from ..base import Candidate, ReadOptions
 from .tables import FLAG_OF_DEST, SHAPE_WSD
 
@@ -323,6 +323,26 @@ def _era(opts):
     return era(ReadOptions(extra=opts.facts), {})
 
 
+def shifted_warmup_equivalent(s: Schedule) -> Schedule | None:
+    """The same curve with a ``(k + 1) / W`` warmup (torchtitan, Schedule-Free) written as Megatron can
+    say it: ``W - 1`` warmup iterations from ``peak / W`` (lr(k) = init + (peak - init) * k / (W - 1)
+    = peak (k + 1) / W), then the peak held for the warmup's last step. The gate checks the result."""
+    first = s.lr.segments[0]
+    if (first.kind != "linear" or first.start != 0 or first.end is None or first.origin != -1.0
+            or first.a.value != 0 or first.a.absolute or first.b != ONE or first.span_value != first.end):
+        return None
+    w = first.end
+    if w < 2 or w != int(w):
+        return None
+    rest = s.lr.segments[1:]
+    hold_end = w
+    if rest and rest[0].kind == "constant" and rest[0].a == ONE:  # the peak held on: one constant phase
+        hold_end, rest = rest[0].end, rest[1:]
+    head = (Segment("linear", 0.0, w - 1, Level(1.0 / w), ONE, label=first.label),
+            Segment("constant", w - 1, hold_end, ONE, label="stable" if hold_end != w else first.label))
+    return s.with_(lr=Curve(head + rest, s.lr.after))
+
+
 def write(s: Schedule, opts):
     if s.momentum is not None:
         raise InexpressibleError("a momentum schedule", hint="Megatron never schedules momentum or Adam betas")
@@ -335,14 +355,16 @@ def write(s: Schedule, opts):
                                  f" 0.18 ({when.name} is asked for)", hint="drop --set megatron_version")
     tried = targets(s)
     error = None
+    alt = shifted_warmup_equivalent(s)
     for t in tried:
-        try:
-            args = candidate(s, t)
-        except InexpressibleError as e:
-            error = error or e
-            continue
-        name = "iteration flags" if t.iteration_mode else "sample flags"
-        yield Candidate(_text(s, t, args, opts), "flags", name=name)
+        for form in (s, alt) if alt is not None else (s,):
+            try:
+                args = candidate(form, t)
+            except InexpressibleError as e:
+                error = error or e
+                continue
+            name = "iteration flags" if t.iteration_mode else "sample flags"
+            yield Candidate(_text(s, t, args, opts), "flags", name=name)
     carried = " (weight decay and LR groups are not carried over)" if (s.weight_decay or s.groups) else ""
     t = tried[-1]
     for args in nearest(s, t, ReadOptions(extra=opts.facts)):

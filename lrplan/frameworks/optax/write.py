@@ -121,6 +121,26 @@ JNP_SHAPES: dict[str, str] = {
     "inverse-time": '''def _inverse_time(a, b, tau, span, rate, every):
     return a / (1.0 + rate * (tau / every))
 ''',
+    "swa": '''def _swa(a, b, tau, span, anneal, every, strategy):
+    if anneal == 0:
+        return jnp.full_like(tau, b)
+    t = jnp.maximum(jnp.minimum(jnp.floor(tau / every) / anneal, 1.0), 0.0)
+    f = (1.0 - jnp.cos(math.pi * t)) / 2.0 if strategy == "cos" else t
+    return a * (1.0 - f) + b * f
+''',
+    "schedulefree": '''def _schedulefree(a, b, tau, span, warmup, variant, beta2, r, power, silent):
+    step = tau + 1.0
+    if variant == "radam":
+        b2t = jnp.power(beta2, step)
+        rho_inf = 2.0 / (1.0 - beta2) - 1.0
+        rho_t = rho_inf - 2.0 * step * b2t / (1.0 - b2t)
+        q = (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
+        return a * jnp.where(rho_t > 4.0, jnp.power(jnp.maximum(q, 0.0), 0.5), 0.0 if silent else 1.0)
+    v = a * jnp.where(tau < warmup, step / max(warmup, 1.0), 1.0)
+    if variant == "paper":
+        v = v * jnp.sqrt(1.0 - jnp.power(beta2, step))
+    return v
+''',
 }
 
 

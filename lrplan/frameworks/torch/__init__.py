@@ -18,4 +18,4 @@ def _resume_code(text: str, framework: str, r: int) -> str:
 
 
 FORMAT = Format("torch", "PyTorch LambdaLR (closed form) or built-in schedulers (writer)", title="torch.optim",
-                write=_write, suffix=".py", resume_code=_resume_code)
+                write=_write, suffix=".py", resume_code=_resume_code, lint="lrplan.frameworks.torch.lint")

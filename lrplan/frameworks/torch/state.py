@@ -17,6 +17,7 @@ from ...ir import Curve, Level, Schedule, Segment
 
 # class name -> keys that identify its state dict (checked in this order; first full match wins)
 SIGNATURES = (
+    ("SWALR", ("_anneal_strategy", "anneal_epochs")),  # torch.optim.swa_utils (lrplan/checkpoints/swa.py)
     ("SequentialLR", ("_schedulers", "_milestones")),
     ("ChainedScheduler", ("_schedulers",)),
     ("OneCycleLR", ("total_steps", "_schedule_phases")),
@@ -29,12 +30,13 @@ SIGNATURES = (
     ("PolynomialLR", ("total_iters", "power")),
     ("ConstantLR", ("factor", "total_iters")),
     ("ExponentialLR", ("gamma",)),
-    ("LambdaLR", ("lr_lambdas",)),
-    ("MultiplicativeLR", ("lr_lambdas",)),
+    ("LambdaLR", ("lr_lambdas",)),  # or MultiplicativeLR: torch 2.13 saves both with the same keys
     ("ReduceLROnPlateau", ("best", "num_bad_epochs")),
 )
 NEEDS_PLAN = {
-    "LambdaLR": "a LambdaLR stores no schedule (its lambda is not saved)",
+    "SWALR": "an SWALR state keeps neither swa_lr (it is in the optimizer's param groups) nor the LR it took over",
+    "LambdaLR": "a LambdaLR or MultiplicativeLR stores no schedule (its lambda is not saved; torch saves "
+                "both classes with the same fields, so the file cannot say which of the two it was)",
     "MultiplicativeLR": "a MultiplicativeLR stores no schedule (its lambda is not saved)",
     "OneCycleLR": "OneCycleLR keeps max_lr/min_lr in the optimizer's param groups, not in its state",
     "ReduceLROnPlateau": "ReduceLROnPlateau follows a metric, not the step",
@@ -102,7 +104,8 @@ def _segments(cls: str, st: dict, base: float) -> list[Segment]:
                         label="restarts")]
     if cls == "CyclicLR" and st.get("_scale_fn_custom") is None:
         return [_cyclic(st, base)]
-    raise CheckpointError(f"a {cls} state cannot be turned into a schedule: {NEEDS_PLAN.get(cls, 'unsupported')}",
+    shown = "LambdaLR/MultiplicativeLR" if cls == "LambdaLR" else cls
+    raise CheckpointError(f"a {shown} state cannot be turned into a schedule: {NEEDS_PLAN.get(cls, 'unsupported')}",
                           hint="pass --plan SOURCE with the schedule the run used")
 
 

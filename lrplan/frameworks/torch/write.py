@@ -25,7 +25,7 @@ from ...ir import Curve, Level, Schedule, Segment
 from ..base import Candidate
 from ..pycode import STEP_COMMENT, assign, check_companions, closed_form_module, comment, header
 
-VARIANTS = ("lambda", "builtin")
+VARIANTS = ("lambda", "builtin", "swalr")
 
 
 def _set_peak_lines(schedule: Schedule) -> list[str]:
@@ -145,6 +145,70 @@ def builtin_candidate(schedule: Schedule, opts) -> Candidate:
         hint="drop --variant builtin: the default LambdaLR closed form is exact for any schedule")
 
 
+def _short(x: float, exact) -> float:
+    """The shortest decimal (12 digits or fewer) that still passes ``exact``, else ``x`` itself."""
+    for digits in (6, 9, 12):
+        y = float(f"{x:.{digits}g}")
+        if exact(y):
+            return y
+    return x
+
+
+def onecycle_args(schedule: Schedule) -> dict | None:
+    """OneCycleLR's keyword arguments when the schedule is one whole ``onecycle`` phase (lrplan's own
+    model of OneCycleLR, checked against torch in tests/frameworks/test_onecycle.py), else None."""
+    segs, mom, peak = schedule.lr.segments, schedule.momentum, schedule.peak_lr
+    if (peak is None or schedule.total is None or schedule.axis.unit != "steps" or mom is None
+            or not segs or any(s.label != "onecycle" for s in segs) or segs[0].start != 0):
+        return None
+    anneal = [s for s in segs if s.kind != "constant"]
+    kinds = {s.kind for s in anneal}
+    if len(anneal) not in (2, 3) or len(kinds) != 1 or not kinds <= {"cosine", "linear"}:
+        return None
+    n = schedule.total
+    if n != int(n) or anneal[0].end is None:
+        return None
+    initial, floor = anneal[0].a.resolve(peak), anneal[-1].b.resolve(peak)
+    if not (initial > 0 and floor > 0):
+        return None
+    first = mom.segments[1] if mom.segments[0].kind == "constant" else mom.segments[0]
+    args = {"max_lr": peak, "total_steps": int(n),
+            "pct_start": _short((anneal[0].end + 1) / n, lambda y: float(y * n - 1) == anneal[0].end),
+            "anneal_strategy": "cos" if kinds == {"cosine"} else "linear",
+            "div_factor": _short(peak / initial, lambda y: peak / y == initial),
+            "three_phase": len(anneal) == 3,
+            "base_momentum": first.b.value, "max_momentum": first.a.value}
+    div = args["div_factor"]
+    args["final_div_factor"] = _short((peak / div) / floor, lambda y: (peak / div) / y == floor)
+    return args
+
+
+def _onecycle_readback(schedule: Schedule, a: dict) -> Schedule:
+    from ...spec import parse_spec
+
+    spec = (f"onecycle(max_at={a['pct_start']!r},div={a['div_factor']!r},final_div={a['final_div_factor']!r},"
+            f"anneal={a['anneal_strategy']},three_phase={str(a['three_phase']).lower()},"
+            f"mom={a['base_momentum']!r}:{a['max_momentum']!r})")
+    return parse_spec(spec, steps=str(a["total_steps"]), lr=a["max_lr"])
+
+
+def onecycle_candidate(schedule: Schedule, opts, a: dict) -> Candidate:
+    """torch's own OneCycleLR, LR and momentum (it cycles the optimizer's momentum or Adam's beta1)."""
+    body = [*header(opts, "torch.optim.lr_scheduler.OneCycleLR"),
+            comment("Uses an existing `optimizer` with momentum (SGD momentum=..., or Adam/AdamW betas):"),
+            comment("OneCycleLR sets both the LR and the momentum (beta1) of every param group."),
+            "import torch", "",
+            "scheduler = torch.optim.lr_scheduler.OneCycleLR(",
+            f"    optimizer, max_lr={a['max_lr']!r}, total_steps={a['total_steps']}, pct_start={a['pct_start']!r},",
+            f"    anneal_strategy={a['anneal_strategy']!r}, div_factor={a['div_factor']!r}, "
+            f"final_div_factor={a['final_div_factor']!r},",
+            f"    three_phase={a['three_phase']}, cycle_momentum=True, base_momentum={a['base_momentum']!r}, "
+            f"max_momentum={a['max_momentum']!r})",
+            *STEP_COMMENT,
+            comment("OneCycleLR raises if stepped more than total_steps times: it ends with the run.")]
+    return Candidate("\n".join(body) + "\n", "builtin", (), readback=lambda: _onecycle_readback(schedule, a))
+
+
 def describe(schedule: Schedule) -> str:
     return " + ".join(s.kind for s in schedule.lr.segments) + " (after: " + schedule.lr.after + ")"
 
@@ -152,11 +216,20 @@ def describe(schedule: Schedule) -> str:
 def write(schedule: Schedule, opts):
     if opts.variant not in (None, *VARIANTS):
         raise LrplanError(f"unknown torch variant {opts.variant!r}", hint="variants: lambda (default), builtin")
+    cycle = onecycle_args(schedule) if opts.variant in (None, "builtin") else None
+    if cycle is not None:  # the exact equivalent of the onecycle phase, momentum included
+        yield onecycle_candidate(schedule, opts, cycle)
     notes = tuple(check_companions(schedule, "torch", opts.approx))
     if opts.variant == "builtin":
         c = builtin_candidate(schedule, opts)
         yield Candidate(c.text, c.variant, notes + c.notes, readback=c.readback, approx=c.approx, why=c.why)
         return
+    if opts.variant in (None, "swalr"):
+        from .swa import swa_candidates  # an SWA phase: SWALR + AveragedModel (lrplan/frameworks/torch/swa.py)
+
+        yield from swa_candidates(schedule, opts, notes, "torch")
+        if opts.variant == "swalr":
+            return
     text, module = lambda_code(schedule, opts)
     yield Candidate(text, "lambda", notes, code=module)
 
