@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import require, run_cli
+from conftest import assert_lr_close, require, run_cli
 from lrplan import exact, frameworks, presets
 from lrplan.convert import convert
 from lrplan.errors import ExitCode, InexpressibleError, LrplanError
@@ -195,9 +195,25 @@ def _code_lr_at(text: str, writer: str):
         vector.vectorised = True
         return vector
     torch = require("torch")
-    ns = {"optimizer": torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)}
+    ns = {"optimizer": torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0, momentum=0.9)}
     exec(compile(text, "<emitted>", "exec"), ns)
-    return ns["lr_at"]
+    if "lr_at" in ns:
+        return ns["lr_at"]
+    # a torch built-in class (OneCycleLR): stepped for real, as a training loop does, for its whole run
+    sched, opt = ns["scheduler"], ns["optimizer"]
+    lrs, moms = [], []
+    for k in range(sched.total_steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        moms.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        if k < sched.total_steps - 1:
+            sched.step()
+
+    def lr_at(k):  # past its run OneCycleLR cannot step: its last value
+        return lrs[min(int(k), len(lrs) - 1)]
+
+    lr_at.momentum = moms  # OneCycleLR cycles the momentum too: checked against lrplan's curve
+    return lr_at
 
 
 def readback(writer: str, text: str, source):
@@ -228,8 +244,15 @@ def check_pair(reader: str, writer: str, label: str, text: str) -> str:
         assert ld.schedule.peak_lr is None or ld.schedule.total is None, (reader, writer, label, e.message)
         return "needs a fact"
     back, is_code = readback(writer, written.text, ld.schedule)
-    cmp = exact.compare(ld.schedule, back, probe=is_code)  # code: the gate ran every step; here its real run
+    momentum = getattr(back, "momentum", None) if callable(back) else None  # a stepped OneCycleLR
+    curves = ("lr",) if momentum is not None else None
+    cmp = exact.compare(ld.schedule, back, probe=is_code, curves=curves)  # code: the gate ran every step
     assert cmp.exact, f"{reader} -> {writer}, {label}: {cmp.describe('lrplan', writer)}"
+    if momentum is not None:
+        from lrplan.evaluate import companion_values
+
+        assert_lr_close(np.asarray(momentum), companion_values(ld.schedule, "momentum", np.arange(len(momentum))),
+                        what=f"{reader} -> {writer}, {label}: momentum")
     return "exact"
 
 

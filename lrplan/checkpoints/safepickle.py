@@ -17,6 +17,7 @@ import collections
 import contextvars
 import io
 import pickle
+import re
 import struct
 import zipfile
 import zlib
@@ -176,8 +177,12 @@ INERT_NAMES = frozenset({("signal", "Signals"), ("signal", "Handlers"), ("signal
                          ("platform", "uname_result")})
 
 
+# Python 3.11.0-3.11.2 pickle a signal.Signals member as the global itself ("signal SIGTERM"), not as a call
+SIGNAL_MEMBER = re.compile(r"SIG[A-Z0-9]+|SIG_(DFL|IGN|BLOCK|UNBLOCK|SETMASK)|CTRL_(C|BREAK)_EVENT")
+
+
 def hostile(module: str, name: str) -> bool:
-    if (module, name) in INERT_NAMES:
+    if (module, name) in INERT_NAMES or (module == "signal" and SIGNAL_MEMBER.fullmatch(name)):
         return False
     top = module.split(".")[0]
     return top in HOSTILE_MODULES or module in HOSTILE_MODULES or (
@@ -202,6 +207,10 @@ class SafeUnpickler(pickle.Unpickler):
         if hostile(module, name):
             self.hostile.append(f"{module}.{name}")
         found = ALLOWED.get((module, name))
+        if found is None and module == "signal" and SIGNAL_MEMBER.fullmatch(name):
+            member = EnumName(name)
+            member.qualname = "signal.Signals"
+            return member  # the member, by name (inert: nothing of the signal module is imported)
         return found if found is not None else _record_type(module, name)
 
     def persistent_load(self, pid):

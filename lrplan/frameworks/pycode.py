@@ -20,6 +20,12 @@ from ..errors import InexpressibleError
 from ..evaluate import end_value
 from ..ir import Schedule, Segment
 
+def code_kind(seg: Segment) -> str:
+    """The emitted function a segment uses: its shape, or "linear-torch" for OneCycleLR's linear arithmetic."""
+    if seg.kind == "linear" and seg.param("form") == "torch":
+        return "linear-torch"
+    return seg.kind
+
 # ---- shape functions emitted into the generated code (mirror lrplan/shapes.py, math back end) ----
 
 SHAPE_CODE: dict[str, str] = {
@@ -28,12 +34,14 @@ def _constant(a, b, tau, span):
     return a
 ''',
     "linear": '''
-def _linear(a, b, tau, span, form="mix"):
-    if form == "torch":
-        return (b - a) * (tau / span) + a
+def _linear(a, b, tau, span):
     if a > b:
         return b + (a - b) * ((span - tau) / span)
     return a + (b - a) * (tau / span)
+''',
+    "linear-torch": '''
+def _linear_torch(a, b, tau, span):
+    return (b - a) * (tau / span) + a
 ''',
     "cosine": '''
 def _cosine(a, b, tau, span, cycles, exponent):
@@ -194,8 +202,8 @@ def comment(*words: str) -> str:
 
 
 def segment_data(seg: Segment, peak: float) -> dict:
-    params = {k: list(v) if isinstance(v, tuple) else v for k, v in seg.params}
-    return {"shape": seg.kind, "start": float(seg.start), "origin": float(seg.tau0),
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in seg.params if k != "form"}
+    return {"shape": code_kind(seg), "start": float(seg.start), "origin": float(seg.tau0),
             "span": float(seg.span_value), "a": seg.a.resolve(peak), "b": seg.b.resolve(peak), "params": params}
 
 
@@ -229,7 +237,7 @@ def data_lines(schedule: Schedule) -> list[str]:
 
 def function_lines(schedule: Schedule) -> list[str]:
     """Shape helpers, the position map and ``lr_at(step)``."""
-    kinds = sorted({s.kind for s in schedule.lr.segments})
+    kinds = sorted({code_kind(s) for s in schedule.lr.segments})
     shapes = [SHAPE_CODE[k].strip("\n") + "\n" for k in kinds]
     used = [name for name in SAFE_MATH if any(name + "(" in code for code in shapes)]
     out = [SAFE_MATH[name].strip("\n") + "\n" for name in used] + shapes

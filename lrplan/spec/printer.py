@@ -94,7 +94,7 @@ def _segment(seg: Segment, current: Level, min_level: Level, zero: Level, compan
     params = dict(seg.params)
     if SHAPES[seg.kind].uses_to:
         bounded_implied = seg.kind == "exp" and seg.b != b_default
-        if seg.b != b_default:
+        if seg.b != b_default or seg.kind == "swa":  # swa always names its SWA LR (the spec requires it)
             args.append(_level("to", seg.b, companion))
         if seg.kind == "exp" and params["bounded"] != bounded_implied:
             args.append("bounded=" + ("true" if params["bounded"] else "false"))

@@ -356,3 +356,16 @@ def test_the_object_budget_belongs_to_each_load():
         assert safepickle._BUDGET.get() is outer and outer == [7]
     finally:
         safepickle._BUDGET.reset(token)
+
+
+def test_signal_member_pickled_by_name_is_data_not_a_call():
+    """Python 3.11.0-3.11.2 pickle signal.SIGTERM (Megatron's args.exit_signal) as the bare global
+    "signal SIGTERM"; 3.11.7 as a call of signal.Signals(15). Both are data; a call of signal.signal is not."""
+    from lrplan.checkpoints import safepickle
+
+    by_name = b"\x80\x02}q\x00X\x0b\x00\x00\x00exit_signalq\x01csignal\nSIGTERM\nq\x02s."
+    doc = safepickle.loads(by_name)
+    assert doc["exit_signal"] == "SIGTERM" and doc["exit_signal"].qualname == "signal.Signals"
+    call = b"\x80\x02csignal\nsignal\nq\x00K\x0fcsignal\nSIG_DFL\n\x86R."
+    with pytest.raises(safepickle.HostileError, match="signal.signal"):
+        safepickle.loads(call)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,11 +45,15 @@ def run(case: Case, d: Path, timeout: float = TIMEOUT) -> dict:
         cmd = ["bash", "-c", case.shell]
     else:
         cmd = [lrplan_exe(), *case.args(d)]
+    rss_file = d.parent / f".{d.name}.rss"
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE if case.stdin is not None else subprocess.DEVNULL,
+    # Through a small launcher: a child forked from a big process (pytest with torch loaded) reports that
+    # process's resident pages as its own peak RSS (Linux records the old mm's high-water mark at exec);
+    # the launcher is a fresh small interpreter, and the maxrss of *its* child is lrplan's alone.
+    p = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(rss_file), str(MEMORY_CAP), *cmd],
+                         stdin=subprocess.PIPE if case.stdin is not None else subprocess.DEVNULL,
                          stdout=subprocess.PIPE if not case.shell else subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, cwd=d, env=env)
-    _limit_memory(p.pid)  # after the spawn: a preexec_fn would fork (not vfork) and inflate the child's maxrss
+                         stderr=subprocess.PIPE, cwd=d, env=env, start_new_session=True)
     out: list[bytes] = []
     err: list[bytes] = []
     threads = [threading.Thread(target=lambda: err.append(p.stderr.read()))]
@@ -58,20 +63,46 @@ def run(case: Case, d: Path, timeout: float = TIMEOUT) -> dict:
         threads.append(threading.Thread(target=_feed, args=(p.stdin, case.stdin)))
     for t in threads:
         t.start()
-    killer = threading.Timer(timeout, p.kill)
+    killer = threading.Timer(timeout, _kill_group, args=(p.pid,))
     killer.start()
-    _, status, ru = os.wait4(p.pid, 0)  # this child's own peak RSS (and its waited-for children's)
+    p.wait()
     timed_out = not killer.is_alive()
     killer.cancel()
-    p.returncode = os.waitstatus_to_exitcode(status)
     for t in threads:
         t.join()
     seconds = time.perf_counter() - t0
-    rss_mb = ru.ru_maxrss / 1024
+    try:
+        rss_mb = int(rss_file.read_text()) / 1024
+        rss_file.unlink()
+    except (OSError, ValueError):
+        rss_mb = 0.0
     after = snapshot(d, case.unchanged)
     return {"rc": p.returncode, "stdout": b"".join(out).decode(errors="replace"),
             "stderr": b"".join(err).decode(errors="replace"), "seconds": seconds, "rss_mb": rss_mb,
             "timed_out": timed_out, "changed": [n for n in case.unchanged if before[n] != after[n]]}
+
+
+LAUNCHER = """
+import os, resource, signal, subprocess, sys
+rss_file, cap, cmd = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def limit():
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+p = subprocess.Popen(cmd, preexec_fn=limit)
+_, status, ru = os.wait4(p.pid, 0)
+open(rss_file, "w").write(str(ru.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _feed(stream, data: bytes) -> None:
@@ -85,13 +116,6 @@ def _feed(stream, data: bytes) -> None:
 MEMORY_CAP = 4 << 30  # address space per case: a runaway case fails instead of taking the machine down
 
 
-def _limit_memory(pid: int) -> None:
-    import resource
-
-    try:
-        resource.prlimit(pid, resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-    except (ProcessLookupError, PermissionError):  # already gone
-        pass
 
 
 def problems(case: Case, r: dict) -> list[str]:

@@ -32,11 +32,14 @@ from __future__ import annotations
 from ...errors import InexpressibleError, LrplanError
 from ...ir import Schedule, Segment
 from ..base import Candidate
-from ..pycode import check_companions, comment, data_lines, header, hold_value, shape_function_name
+from ..pycode import check_companions, code_kind, comment, data_lines, header, hold_value, shape_function_name
 
 # jax.numpy versions of the shape formulas (numpy back end of lrplan/ops.py, same operation order).
 JNP_SHAPES: dict[str, str] = {
     "constant": "def _constant(a, b, tau, span):\n    return jnp.full_like(tau, a)\n",
+    "linear-torch": '''def _linear_torch(a, b, tau, span):
+    return (b - a) * (tau / span) + a
+''',
     "linear": '''def _linear(a, b, tau, span):
     if a > b:
         return b + (a - b) * ((span - tau) / span)
@@ -180,7 +183,7 @@ def _schedule_fn(schedule: Schedule) -> list[str]:
 
 
 def function_code(schedule: Schedule) -> list[str]:
-    kinds = sorted({s.kind for s in schedule.lr.segments})
+    kinds = sorted({code_kind(s) for s in schedule.lr.segments})
     lines = ["import math", "", "import jax", "import jax.numpy as jnp", "",
              *X64_LINES, "", *data_lines(schedule), ""]
     for k in kinds:
