@@ -12,7 +12,7 @@ PEAK_LR = 0.0003
 # Pieces of the curve: positions [start, next start), LR from a towards b (absolute
 # values), tau = position - origin, span = the piece's length in its formula.
 SEGMENTS = [
-    {'shape': 'linear', 'start': 0.0, 'origin': 0.0, 'span': 500.0, 'a': 0.0, 'b': 0.0003, 'params': {'form': 'mix'}},
+    {'shape': 'linear', 'start': 0.0, 'origin': 0.0, 'span': 500.0, 'a': 0.0, 'b': 0.0003, 'params': {}},
     {'shape': 'cosine', 'start': 500.0, 'origin': 500.0, 'span': 11500.0, 'a': 0.0003, 'b': 0.0, 'params': {'cycles': 0.5, 'exponent': 1.0}},
     {'shape': 'swa', 'start': 8000.0, 'origin': 8000.0, 'span': 4000.0, 'a': 8.099024434032717e-05, 'b': 0.0001, 'params': {'anneal': 5.0, 'every': 50.0, 'strategy': 'cos'}},
 ]
@@ -41,9 +41,7 @@ def _cosine(a, b, tau, span, cycles, exponent):
     return a + (b - a) * g
 
 
-def _linear(a, b, tau, span, form="mix"):
-    if form == "torch":
-        return (b - a) * (tau / span) + a
+def _linear(a, b, tau, span):
     if a > b:
         return b + (a - b) * ((span - tau) / span)
     return a + (b - a) * (tau / span)
