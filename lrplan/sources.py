@@ -131,6 +131,10 @@ def log_source(source: str, fmt: str | None) -> tuple[Path, str | None] | None:
     """(path, kind) when ``source`` is a training log (TensorBoard, W&B, MLflow, trainer_state.json,
     metrics.csv, Megatron/DeepSpeed stdout) or ``--from log[:KIND]`` says so; None otherwise. A checkpoint
     directory stays a checkpoint (its trainer_state.json is read as a log only when asked)."""
+    if fmt is None and _as_path(source) is None:
+        return None  # a spec, preset or flag string: no log reader is imported (start-up is a benchmark target)
+    if fmt is not None and not (fmt == "log" or fmt.startswith("log:")):
+        return None
     from . import logs
 
     forced, kind = logs.kind_of_from(fmt)
