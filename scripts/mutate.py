@@ -137,7 +137,28 @@ def run_one(m: Mutant, repo: Path, timeout: float) -> tuple[str, float]:
         status = "killed (time-out)"
     finally:
         path.write_text(text, encoding="utf-8")
+        _restore_devices()
     return status, time.perf_counter() - t0
+
+
+DEVICES = {"/dev/null": (1, 3), "/dev/full": (1, 7)}
+
+
+def _restore_devices() -> None:
+    """A mutant of the output code (write-through-off) replaces the device nodes the corpus writes to,
+    as root: put them back, so that one mutant cannot break the machine for the next."""
+    import stat
+
+    for dev, (major, minor) in DEVICES.items():
+        try:
+            if stat.S_ISCHR(os.lstat(dev).st_mode):
+                continue
+            os.unlink(dev)
+        except FileNotFoundError:
+            pass
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(dev, 0o666)
+        print(f"  (restored {dev}, which the mutant replaced)", flush=True)
 
 
 def main() -> int:
