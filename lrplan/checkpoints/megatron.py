@@ -3,7 +3,8 @@
 Layouts (``checkpoints/locate.py``): legacy ``iter_N/mp_rank_00/model_optim_rng.pt``, torch_dist
 ``iter_N/common.pt``, the common state inside ``.distcp`` (core >= 0.19: ``common_state/shard_0_1``)
 and torch_dcp dotted keys. ``opt_param_scheduler.num_steps`` counts *samples*
-(megatron/core/optimizer_param_scheduler.py, core 0.16); the schedule comes from ``args``.
+(megatron/core/optimizer_param_scheduler.py, core 0.16); the schedule comes from ``args``, or from the
+saved scheduler state where the args are silent on it or disagree with it (``from_saved_state``).
 
 Resume rules (megatron/core/optimizer_param_scheduler.py, core 0.16.1, ``load_state_dict`` and
 ``_check_and_set``; megatron/training/checkpointing.py ``load_checkpoint``): by default every saved
@@ -85,16 +86,153 @@ def read(found: Found, opts: ReadOptions, config: str | None) -> Info:
     info = Info("megatron", found.layout, found.path, {"iteration": it}, it or 0)
     _position(info, st, args, sched)
     info.state.update(args=args, opt_param_scheduler=sched if isinstance(sched, dict) else None)
+    saved = saved_values(sched)
+    silent = silent_fields(args)
     if config:
         info.loaded = load_config(config, CONFIG_FORMAT, opts)
         info.notes.append(f"schedule from --config {config}")
+    elif saved is not None and silent:
+        _from_saved_state(info, args, saved, silent, opts)
     elif not args:
         info.missing.append("args (the run's flags): pass --config with the run's flags file")
     else:
         info.loaded = relabel(from_args(args, opts, label=f"{found.path} args", from_checkpoint=True),
                               str(found.path))
+        if saved is not None:
+            _check_args_against_state(info, args, saved, opts)
     _step(info)
     return info
+
+
+# ---- args silent, or at odds with the saved scheduler ---------------------------------------------------
+# OptimizerParamScheduler.state_dict (core 0.16.1) holds max_lr, min_lr, lr_warmup_steps, lr_decay_steps,
+# lr_decay_style, num_steps and start_wd/end_wd/wd_incr_steps/wd_incr_style, all boundaries in samples; it
+# does not hold the warmup's start LR (--lr-warmup-init), the WSD anneal (--lr-wsd-decay-*) or the run length.
+# After a load, every value it saves is the one in force (the new flag's under --override-opt_param-scheduler,
+# the saved one under --use-checkpoint-opt_param-scheduler, and by default the two are asserted equal), so
+# where the args and the state disagree, the state is what the run used.
+
+_GROUPS = (("--lr", ("lr",)), ("--min-lr", ("min_lr",)), ("--lr-decay-style", ("lr_decay_style",)),
+           ("--lr-warmup-iters/-samples/-fraction", ("lr_warmup_iters", "lr_warmup_samples", "lr_warmup_fraction")),
+           ("--lr-decay-iters/-samples (or --train-iters/-samples)",
+            ("lr_decay_iters", "lr_decay_samples", "train_iters", "train_samples")))
+_SCHEDULE_DESTS = {d for _, dests in _GROUPS for d in dests} | {"lr_wsd_decay_iters", "lr_wsd_decay_samples"}
+_WD_DESTS = ("weight_decay", "start_weight_decay", "end_weight_decay", "weight_decay_incr_style")
+
+
+def silent_fields(args: dict) -> list[str]:
+    """The schedule flags the checkpoint's args say nothing about (every dest of the group absent or None)."""
+    return [name for name, dests in _GROUPS if all(args.get(d) is None for d in dests)]
+
+
+def saved_values(sched) -> dict | None:
+    """The saved scheduler's values under their current names (older aliases read as Megatron reads them),
+    or None when the state cannot stand in for the args (a field missing or of the wrong kind)."""
+    if not isinstance(sched, dict):
+        return None
+    out = {}
+    for key, _ in _CHECKS + _WD_CHECKS:
+        v = next((sched[a] for a in (key, *_ALIASES.get(key, ())) if a in sched), None)
+        if v is not None:
+            out[key] = v
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if not (all(num(out.get(k)) for k in ("max_lr", "min_lr", "lr_warmup_steps", "lr_decay_steps"))
+            and isinstance(out.get("lr_decay_style"), str)):
+        return None
+    return out
+
+
+def from_saved_state(args: dict, saved: dict, opts: ReadOptions, label: str) -> Loaded:
+    """The schedule the saved OptimizerParamScheduler runs: its values, in sample mode, with what the state
+    does not hold (batch sizes, --lr-warmup-init, the WSD anneal, the run length) from the args."""
+    from ..frameworks.megatron import from_args
+
+    a = {k: v for k, v in args.items() if k not in _SCHEDULE_DESTS}
+    G = args.get("global_batch_size") or opts.positive_int("global_batch_size")
+    if not isinstance(G, int) or isinstance(G, bool) or G <= 0:
+        raise LrplanError("the saved opt_param_scheduler counts samples, and the args give no global batch size",
+                          where="args.global_batch_size",
+                          hint="pass --set global_batch_size=N (or --config with the run's flags)")
+    a["global_batch_size"] = G
+    W, D = saved["lr_warmup_steps"], int(saved["lr_decay_steps"])
+    a.update(lr=float(saved["max_lr"]), min_lr=float(saved["min_lr"]), lr_decay_style=saved["lr_decay_style"],
+             lr_decay_samples=D, lr_warmup_iters=None, lr_warmup_samples=None, lr_warmup_fraction=None)
+    if float(W).is_integer():
+        a["lr_warmup_samples"] = int(W)
+    elif D and W / D * D == W:  # --lr-warmup-fraction: the state holds fraction x decay samples
+        a["lr_warmup_fraction"] = W / D
+    else:
+        raise LrplanError(f"the saved warmup ({W!r} samples) is not a whole number of samples nor a fraction of "
+                          f"the decay ({D} samples) that Megatron would rebuild exactly",
+                          where="opt_param_scheduler.lr_warmup_steps", hint="pass --config with the run's flags")
+    wsd = args.get("lr_wsd_decay_samples")
+    if wsd is None and isinstance(args.get("lr_wsd_decay_iters"), int):
+        wsd = args["lr_wsd_decay_iters"] * G
+    if saved["lr_decay_style"] == "WSD" and wsd is None:
+        raise LrplanError("the saved scheduler is WSD, but its anneal length is not saved and the args have no "
+                          "--lr-wsd-decay-iters/-samples", where="args.lr_wsd_decay_iters",
+                          hint="pass --config with the run's flags")
+    a["lr_wsd_decay_samples"] = wsd
+    a["train_samples"] = _run_samples(args, saved, opts, G, D)
+    if all(args.get(d) is None for d in _WD_DESTS) and "start_wd" in saved:
+        a.update(weight_decay=saved["start_wd"], start_weight_decay=saved["start_wd"],
+                 end_weight_decay=saved["end_wd"], weight_decay_incr_style=saved["wd_incr_style"])
+    return from_args(a, opts, label=label, from_checkpoint=True)
+
+
+def _run_samples(args: dict, saved: dict, opts: ReadOptions, G: int, D: int) -> int:
+    """The run's length in samples: the args', else the saved weight-decay length (Megatron sets
+    wd_incr_steps to the run's samples), else --steps iterations, else the decay length."""
+    if isinstance(args.get("train_samples"), int):
+        return args["train_samples"]
+    if isinstance(args.get("train_iters"), int):
+        return args["train_iters"] * G
+    n = saved.get("wd_incr_steps")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+        return n
+    if opts.steps is not None:
+        from ..quantity import parse_count
+
+        return int(parse_count(opts.steps, integer=True)) * G
+    return D
+
+
+def _from_saved_state(info: Info, args: dict, saved: dict, silent: list[str], opts: ReadOptions) -> None:
+    what = "the checkpoint has no args" if not args else f"the args have no {', '.join(silent)}"
+    try:
+        ld = from_saved_state(args, saved, opts, str(info.path))
+    except LrplanError as e:
+        if args:
+            raise
+        info.missing.append("args (the run's flags): pass --set global_batch_size=N to rebuild the schedule from "
+                            f"the saved opt_param_scheduler ({e}), or --config with the run's flags file")
+        return
+    assumed = [] if "lr_warmup_init" in args else ["--lr-warmup-init 0 (not saved in the scheduler state)"]
+    if not isinstance(args.get("train_iters"), int) and not isinstance(args.get("train_samples"), int):
+        assumed.append(f"a run of {ld.schedule.total:,.0f} samples ("
+                       + ("the saved weight-decay length)" if "wd_incr_steps" in saved else "the decay length)"))
+    info.loaded = ld
+    info.state["rebuilt_from_state"] = True
+    info.notes.append(f"schedule rebuilt from the saved opt_param_scheduler ({what}): peak {saved['max_lr']:g}, "
+                      f"min {saved['min_lr']:g}, warmup {saved['lr_warmup_steps']:g} and decay "
+                      f"{saved['lr_decay_steps']:g} samples, {saved['lr_decay_style']}"
+                      + (f"; assumed {', '.join(assumed)}" if assumed else ""))
+
+
+def _check_args_against_state(info: Info, args: dict, saved: dict, opts: ReadOptions) -> None:
+    """Args that disagree with the saved state: the saving run kept the older values
+    (--use-checkpoint-opt_param-scheduler); the state is what ran, the args are what a resume would pass."""
+    err = assertion(saved, class_values(args, opts))
+    if err is None:
+        return
+    info.state["args_loaded"] = info.loaded
+    info.state["disagreement"] = err
+    info.loaded = from_saved_state(args, saved, opts, str(info.path))
+    info.notes.append("the args and the saved opt_param_scheduler disagree (" + err + "): after a load Megatron "
+                      "saves the values in force, so the run used the saved ones (it was resumed with "
+                      "--use-checkpoint-opt_param-scheduler) and lrplan follows them; resuming with these args "
+                      "asserts unless you pass --use-checkpoint-opt_param-scheduler (keeps the saved schedule) "
+                      "or --override-opt_param-scheduler (takes the args')")
 
 
 def _position(info: Info, st: dict, args: dict, sched) -> None:
@@ -126,6 +264,11 @@ def _step(info: Info) -> None:
     axis = info.loaded.schedule.axis
     k = step_of_position(axis, info.position_x) if axis.unit != "steps" else info.position_x
     if k == int(k):
+        it = info.position.get("iteration")
+        if info.state.get("rebuilt_from_state") and isinstance(it, int) and int(k) != it:
+            info.notes.append(f"the saved scheduler is at {info.position_x:g} samples, lrplan step {int(k)} at this "
+                              f"global batch size, but the checkpoint is at iteration {it}: check --set "
+                              "global_batch_size (or skipped iterations, which do not advance the scheduler)")
         info.next_step = int(k)
     c = info.position.get("consumed_train_samples")
     seq = info.state["args"].get("seq_length")
@@ -181,9 +324,14 @@ def outcomes(info: Info, new: Loaded | None, opts: ReadOptions) -> list[Outcome]
     new_args = _args_of(new) if new is not None else info.state.get("args")
     if saved is None:
         out.append(Outcome("default", None, note="no opt_param_scheduler in the checkpoint: the scheduler starts at 0"))
-    elif new is None:
+    elif new is None and info.state.get("rebuilt_from_state"):
+        out.append(Outcome("default (flags that give the saved values)", at(old, info), old,
+                           note="opt_param_scheduler restored; the new run's flags must give exactly the saved "
+                                "peak, min, warmup, decay and style, or Megatron asserts"))
+    elif new is None and "disagreement" not in info.state:
         out.append(Outcome("default (same flags)", at(old, info), old, note="opt_param_scheduler restored"))
     else:
+        new = new if new is not None else info.state["args_loaded"]
         err = assertion(saved, class_values(new_args, opts))
         if err:
             out.append(Outcome("default (no flag)", None, error="AssertionError: " + err,

@@ -270,6 +270,8 @@ def _checkpoint_at_step(step, path, opts, plan, config, as_json, load_args) -> i
         print(json.dumps(out, default=str))
     else:
         sys.stdout.write(at_step_text(out))
+        for n in info.notes:  # how the checkpoint was read (a schedule rebuilt, args at odds with the state)
+            common.note(n)
     return int(ExitCode.MISMATCH) if mismatch(out) else 0
 
 
