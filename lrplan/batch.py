@@ -23,6 +23,8 @@ from .ir import Axis, BatchSchedule, ConstantBatch, RampupBatch, StepBatch
 
 @dataclass(frozen=True)
 class Runs:
+    """Runs of equal batch size over a step range."""
+
     first_step: tuple[int, ...]
     samples_before: tuple[int, ...]
     size: tuple[int, ...]

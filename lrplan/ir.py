@@ -176,6 +176,8 @@ class Curve:
 
 @dataclass(frozen=True)
 class ConstantBatch:
+    """The same global batch size at every step."""
+
     size: int
 
     def __post_init__(self) -> None:
@@ -250,6 +252,8 @@ class Axis:
 
 @dataclass(frozen=True)
 class Schedule:
+    """The schedule IR: the LR curve, its peak, planned length, axis and companion curves."""
+
     lr: Curve
     peak_lr: float | None = None
     total: float | None = None  # planned length, in axis units

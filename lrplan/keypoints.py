@@ -15,6 +15,8 @@ from .quantity import QuantityError, parse_quantity
 
 @dataclass(frozen=True)
 class Point:
+    """A key point of a schedule: a step, its LR and what happens there."""
+
     step: int
     lr: float
     phase: str

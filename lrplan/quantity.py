@@ -21,6 +21,8 @@ class QuantityError(ValueError):
 
 @dataclass(frozen=True)
 class Quantity:
+    """A parsed count with its unit (steps, samples, tokens, a fraction of the run)."""
+
     value: Fraction
     unit: str  # "" (axis units), "%", "tok", "samples"
 

@@ -19,6 +19,8 @@ from ..ir import Schedule
 
 @dataclass(frozen=True)
 class ReadOptions:
+    """What the command line adds to a source: --steps, --lr, --set facts."""
+
     steps: str | None = None  # --steps: total optimizer steps when the source lacks it
     lr: float | None = None  # --lr: peak LR when the source lacks it
     extra: tuple[tuple[str, str], ...] = ()  # --set KEY=VALUE (dataset_size=, world_size=, seq_length=...)
@@ -41,6 +43,8 @@ class ReadOptions:
 
 @dataclass(frozen=True)
 class Loaded:
+    """A schedule read from a source, with its format, label, notes and step names."""
+
     schedule: Schedule
     format: str
     label: str
@@ -51,6 +55,8 @@ class Loaded:
 
 @dataclass(frozen=True)
 class WriteOptions:
+    """How a writer is asked to emit: --approx, --variant, the target's --set facts."""
+
     approx: bool = False
     source_label: str = ""
     variant: str | None = None  # e.g. hf: yaml | json | python
@@ -76,6 +82,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Written:
+    """An emitted artefact: its text and the notes said beside it."""
+
     text: str
     notes: tuple[str, ...] = ()
     deviation: object | None = None  # lrplan.exact.Comparison of an --approx artefact; None when exact
@@ -95,6 +103,8 @@ class LintRule:
 
 @dataclass(frozen=True)
 class Format:
+    """One dialect: its name, reader, writer, detector and lint rules (one registry entry)."""
+
     name: str
     description: str
     title: str = ""  # how explain names it ("Megatron-LM")

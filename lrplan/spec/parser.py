@@ -23,6 +23,8 @@ from .words import LR_OPTIONS, PHASE_WORDS
 
 @dataclass
 class _Ctx:
+    """Parser state: the spec text, and the options the phases read."""
+
     src: str
     companion: bool = False  # levels are absolute (weight decay, momentum, groups)
     total: float | None = None

@@ -22,6 +22,8 @@ PUNCT = "=,()[]"
 
 @dataclass(frozen=True)
 class Token:
+    """A spec token with its position in the text (for carets)."""
+
     kind: str  # "atom" or one of PUNCT, or "end"
     text: str
     start: int
@@ -30,6 +32,8 @@ class Token:
 
 @dataclass
 class Value:
+    """A parsed value with its source span."""
+
     text: str
     start: int
     end: int
@@ -38,6 +42,8 @@ class Value:
 
 @dataclass
 class Item:
+    """One comma-separated item of a spec."""
+
     name: str
     start: int
     end: int
