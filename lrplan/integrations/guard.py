@@ -68,3 +68,20 @@ class Guard:
                 return why
         return "the run follows another schedule: a changed config, a resume that rebuilt the scheduler, or a " \
                "scheduler stepped per epoch"
+
+
+class GuardCallback:
+    """The part both ``LRGuard`` callbacks share: built from a plan, they expose what the guard saw."""
+
+    def __init__(self, plan, mode: str = "error", **load_args) -> None:
+        self.guard = Guard(plan, mode, **load_args)
+
+    @property
+    def first_divergence(self) -> tuple[int, float, float] | None:
+        """(update, optimizer LR, plan LR) of the first divergence, or None."""
+        return self.guard.first_divergence
+
+    @property
+    def checked(self) -> int:
+        """How many updates were checked."""
+        return self.guard.checked

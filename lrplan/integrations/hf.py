@@ -15,26 +15,13 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
-from .guard import Guard, LRDivergence
+from .guard import GuardCallback, LRDivergence
 
 __all__ = ["LRDivergence", "LRGuard"]
 
 
-class LRGuard(TrainerCallback):
+class LRGuard(GuardCallback, TrainerCallback):
     """``LRGuard(plan, mode="error")``: fail (or warn) at the first update whose LR leaves the plan."""
-
-    def __init__(self, plan, mode: str = "error", **load_args) -> None:
-        self.guard = Guard(plan, mode, **load_args)
-
-    @property
-    def first_divergence(self) -> tuple[int, float, float] | None:
-        """(update, optimizer LR, plan LR) of the first divergence, or None."""
-        return self.guard.first_divergence
-
-    @property
-    def checked(self) -> int:
-        """How many updates were checked."""
-        return self.guard.checked
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         opt = kwargs.get("optimizer")

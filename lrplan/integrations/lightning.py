@@ -13,26 +13,13 @@ from __future__ import annotations
 
 from lightning.pytorch.callbacks import Callback
 
-from .guard import Guard, LRDivergence
+from .guard import GuardCallback, LRDivergence
 
 __all__ = ["LRDivergence", "LRGuard"]
 
 
-class LRGuard(Callback):
+class LRGuard(GuardCallback, Callback):
     """``LRGuard(plan, mode="error")``: fail (or warn) at the first update whose LR leaves the plan."""
-
-    def __init__(self, plan, mode: str = "error", **load_args) -> None:
-        self.guard = Guard(plan, mode, **load_args)
-
-    @property
-    def first_divergence(self) -> tuple[int, float, float] | None:
-        """(update, optimizer LR, plan LR) of the first divergence, or None."""
-        return self.guard.first_divergence
-
-    @property
-    def checked(self) -> int:
-        """How many updates were checked."""
-        return self.guard.checked
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         self.guard.check(trainer.global_step, optimizer.param_groups[0], trainer.accumulate_grad_batches)

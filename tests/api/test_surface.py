@@ -44,13 +44,17 @@ def plain_signature(obj) -> str:
 
 
 def _members(cls) -> list[str]:
-    """Public members defined by the class itself (not inherited from torch/transformers/lightning)."""
+    """Public members the class defines or inherits from an lrplan class (not those it inherits from
+    torch/transformers/lightning)."""
     out = []
-    for name, value in vars(cls).items():
-        if (name.startswith("_") and name != "_repr_html_") or name in ("__init__",):
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("lrplan"):
             continue
-        if callable(value) or isinstance(value, property):
-            out.append(name)
+        for name, value in vars(klass).items():
+            if (name.startswith("_") and name != "_repr_html_") or name in ("__init__",) or name in out:
+                continue
+            if callable(value) or isinstance(value, property):
+                out.append(name)
     return out
 
 
