@@ -78,7 +78,7 @@ MUTANTS = [
       ("tests/frameworks/test_megatron.py", "tests/test_contract.py")),
     M("megatron-writer-d", "lrplan/frameworks/megatron/write.py", 'D = T if p["W"] < T else math.floor(p["W"]) + 1',
       'D = T if p["W"] < T else math.floor(p["W"])', ("tests/frameworks/test_megatron.py", "tests/test_contract.py")),
-    M("gate-tolerance", "lrplan/exact.py", "\nREL = 1e-12", "\nREL = 1e-3", ("tests/test_contract.py",)),
+    M("gate-tolerance", "lrplan/exact.py", "\nREL = 1e-12", "\nREL = 1e-3", ("tests/test_exact.py", "tests/test_contract.py")),
     # ---- checkpoints, resume, files ----
     M("confine-off", "lrplan/checkpoints/locate.py", "    if real != real_root and real_root not in real.parents:\n",
       "    if False:\n", ("tests/test_fuzz.py", "tests/checkpoints/test_safety.py")),
