@@ -228,3 +228,13 @@ def test_long_tables_stream_the_same_rows():
     assert len(text) == 30_003 and text[0] == spec and text[-1].split()[:1] == ["30000"]
     md = run_cli("table", spec, "--steps", steps, "--every", "1", "--format", "md").stdout.splitlines()
     assert len(md) == 30_003 and md[2].startswith("| 0 | 0 | warmup")
+
+
+def test_convert_help_names_every_target():
+    from lrplan import frameworks
+
+    r = run_cli("convert", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    missing = [name for name in frameworks.writers() if f"{name}," not in text and f"{name}." not in text]
+    assert not missing, missing

@@ -179,7 +179,10 @@ def table(
                                            + common.STDIN_HELP, show_default=False),
     at: Optional[str] = typer.Option(None, "--at", help="Steps to show, e.g. 0,1,500,50%,1.5M."),
     every: Optional[str] = typer.Option(None, "--every", help="A row every N steps."),
-    output_format: str = typer.Option("text", "--format", "-f", help="text, csv, json or md."),
+    output_format: str = typer.Option("text", "--format", "-f",
+                                      help="text, csv, json or md. In csv and json every number reads back"
+                                      " exactly: the shortest digits that do (0.0003, 0.00003, 1.5e-7); text"
+                                      " and md round to 6 digits. Long --every tables stream, in flat memory."),
     steps: Optional[str] = common.steps_option(),
     lr: Optional[float] = common.lr_option(),
     fmt: Optional[str] = common.from_option(),
@@ -290,10 +293,11 @@ def convert(
                                            help="The schedule (spec, preset, config, checkpoint)."
                                            + common.STDIN_HELP, show_default=False),
     to: str = typer.Option(..., "--to", help="Target: megatron, deepspeed, hf, torch, lightning, torchtitan, optax, "
+                                             "composer, nemo, olmo-core, timm, torchtune, axolotl, schedulefree, "
                                              "spec, json."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to a file instead of stdout."),
     approx: bool = typer.Option(False, "--approx", help="Emit the nearest expressible config and its deviation."),
-    variant: Optional[str] = typer.Option(None, "--variant", help="Output variant (hf: yaml, json, python)."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="Output variant (hf: yaml, json, python; deepspeed: json, python; timm: yaml, flags; ...)."),
     steps: Optional[str] = common.steps_option(),
     lr: Optional[float] = common.lr_option(),
     fmt: Optional[str] = common.from_option(),
