@@ -42,6 +42,8 @@ SHAPE_WORDS = {
     "restarts": "repeats a cosine from {a} to {b} every {cycle:g} positions (x{mult:g} longer each time)",
     "cyclic": "cycles between {a} and {b} ({up:g} up, {down:g} down, {mode})",
     "inverse-time": "decays as {a} / (1 + {rate:g} t / {every:g})",
+    "rex": "decays along REX, z / (0.1 + 0.9 z) with z = 1 - p (axolotl's RexLR), from {a} to {b}",
+    "quadratic": "rises quadratically, p^2, from {a} to {b}",
     "swa": ("is SWA (torch SWALR): anneals from {a} to swa_lr {b} over {anneal:g} SWALR steps ({strategy}, one every"
             " {every:g} position(s)), then holds it; the weights are averaged over this phase (AveragedModel."
             "update_parameters at each SWALR step)"),

@@ -135,7 +135,7 @@ class Segment:
         return 1.0 if length is None else length
 
 
-_NEEDS_SPAN = {"linear", "cosine", "poly", "1-sqrt", "exp-anneal", "log"}
+_NEEDS_SPAN = {"linear", "cosine", "poly", "1-sqrt", "exp-anneal", "log", "rex", "quadratic"}
 
 
 @dataclass(frozen=True)

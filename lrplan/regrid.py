@@ -21,7 +21,7 @@ from dataclasses import replace
 from .ir import Axis, ConstantBatch, Curve, Schedule, Segment
 
 POSITION_PARAMS = ("every", "timescale", "cycle", "up", "down")
-SPAN_SHAPES = ("linear", "cosine", "poly", "1-sqrt", "exp-anneal")  # formulas that read tau / span
+SPAN_SHAPES = ("linear", "cosine", "poly", "1-sqrt", "exp-anneal", "rex", "quadratic")  # formulas that read tau / span
 
 
 def to_steps(s: Schedule) -> Schedule | None:

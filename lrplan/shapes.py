@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 @dataclass(frozen=True)
 class ParamDef:
+    """One parameter of a shape: its name, default and meaning."""
+
     name: str
     default: Any
     doc: str
@@ -386,6 +388,31 @@ SHAPES["schedulefree"] = ShapeDef(
         ParamDef("silent", True, "radam silent_sgd_phase (LR 0 while rho_t <= 4)", kind="bool"),
     ),
 )
+
+
+def _rex(a, b, tau, span, P, ops):
+    """REX, the reflected exponential decay (Chen et al. 2021, arXiv:2107.04197), in the form axolotl 0.19.0
+    ``utils/schedulers.py`` ``RexLR.get_lr`` computes: ``z = (span - tau) / span`` (1 at the start, 0 at the
+    end) and ``b + (a - b) * z / (0.1 + 0.9 * z)``. It stays near ``a`` for long and falls steeply at the end:
+    at p = 0.5 the factor is 0.5 / 0.55 = 0.909..., at p = 0.9 it is 0.1 / 0.19 = 0.526...
+    """
+    z = (span - tau) / span
+    g = z / (0.1 + 0.9 * z)
+    return _mix(a, b, g, 1.0 - g, ops)
+
+
+def _quadratic(a, b, tau, span, P, ops):
+    """A quadratic rise ``a + (b - a) * p ** 2`` (axolotl 0.19.0 ``get_cosine_schedule_with_quadratic_warmup``:
+    ``(k / max(1, W)) ** 2`` for k < W): at p = 0.5 a quarter of the way, at p = 0.9 0.81 of it."""
+    p = tau / span
+    g = ops.power(p, 2.0)
+    return _mix(a, b, 1.0 - g, g, ops)
+
+
+SHAPES["rex"] = ShapeDef("rex", "REX decay z / (0.1 + 0.9 z), z = 1 - p, from `a` to `b` (axolotl RexLR)", _rex,
+                         uses_to=True)
+SHAPES["quadratic"] = ShapeDef("quadratic", "quadratic rise p ** 2 from `a` to `b` (axolotl lr_quadratic_warmup)",
+                               _quadratic, uses_to=True)
 
 ALIASES: dict[str, str] = {alias: s.name for s in SHAPES.values() for alias in s.aliases}
 

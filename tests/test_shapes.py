@@ -57,6 +57,13 @@ TABLES = [
     ("warmup=10(from=0.5),constant", "20", [(0, 0.5), (5, 0.75), (10, 1.0)]),
     # Shifted progress (torchtitan's (k+1)/W warmup).
     ("warmup=4(shift=1),constant", "10", [(0, 0.25), (1, 0.5), (3, 1.0), (4, 1.0)]),
+    # REX (axolotl RexLR): z / (0.1 + 0.9 z), z = 1 - p: z = 0.5 -> 0.5 / 0.55 = 10/11, z = 0.1 -> 0.1 / 0.19 = 10/19.
+    ("rex", "10", [(0, 1.0), (5, 10 / 11), (9, 10 / 19), (10, 0.0), (20, 0.0)]),
+    ("warmup=10,rex,min=0.1", "20", [(0, 0.0), (10, 1.0), (15, 0.1 + 0.9 * 10 / 11), (19, 0.1 + 0.9 * 10 / 19),
+                                     (20, 0.1)]),
+    # Quadratic rise (axolotl lr_quadratic_warmup): (k / W) ** 2.
+    ("warmup=10(shape=quadratic),constant", "20", [(0, 0.0), (1, 0.01), (5, 0.25), (9, 0.81), (10, 1.0), (19, 1.0)]),
+    ("warmup=4,quadratic=10(from=0.1,to=0.5),constant", "20", [(4, 0.1), (9, 0.1 + 0.4 * 0.25), (14, 0.5)]),
 ]
 
 
@@ -126,3 +133,14 @@ def test_ten_million_steps_vectorised():
     assert got[0] == 0.0 and got[2000] == 1.0
     assert np.all(np.diff(got[2000:]) <= 0)  # monotone decay after warmup
     assert got[-1] == pytest.approx(0.1, rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["rex", "quadratic"])
+def test_open_ended_span_shapes_need_a_span(kind):
+    """rex and quadratic read tau / span: open-ended without a span they would run off (rex past 1 x the peak)."""
+    from lrplan.errors import LrplanError
+
+    with pytest.raises(LrplanError, match=f"an open-ended '{kind}' segment needs a span"):
+        parse_spec(f"warmup=10,{kind}=open", steps="100")
+    assert lr_at(parse_spec(f"warmup=10,{kind}=open(span=90)", steps="100"), 55) == pytest.approx(
+        10 / 11 if kind == "rex" else 1.0, rel=1e-12)

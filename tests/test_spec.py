@@ -52,7 +52,7 @@ ERRORS = [
      "error: cosine has no argument 'cycels'\n  warmup=10,cosine(cycels=1)\n                   ^^^^^^\n"
      "hint: did you mean 'cycles'?"),
     ("warmup=10(shape=lin),cosine", {"steps": "100"},
-     "error: warmup shape must be one of linear, log, cosine, 1-sqrt\n  warmup=10(shape=lin),cosine\n"
+     "error: warmup shape must be one of linear, log, cosine, 1-sqrt, quadratic\n  warmup=10(shape=lin),cosine\n"
      "                  ^^^\nhint: did you mean 'linear'?"),
     ("warmup=10,cosine,after=stay", {"steps": "100"},
      "error: after must be one of hold, continue, periodic\n  warmup=10,cosine,after=stay\n"

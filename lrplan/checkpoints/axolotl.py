@@ -83,7 +83,18 @@ def read(found, opts: ReadOptions, config: str | None) -> Info:
     except LrplanError as e:
         raise CheckpointError(f"{found.path}/training_args.bin: {e.render().removeprefix('error: ')}") from None
     info.loaded = relabel(loaded, f"{found.path} training_args.bin")
+    if str(fields.get("alternate_lr_scheduler_type")) == "rex":
+        _rex_position(info)
     return info
+
+
+def _rex_position(info: Info) -> None:
+    """RexLR's constructor steps once (frameworks/axolotl.py): its last_epoch is global_step + 1 in a sound run."""
+    le, gs = info.position.get("scheduler.last_epoch"), info.position.get("global_step")
+    if isinstance(le, int) and isinstance(gs, int) and le == gs + 1:
+        info.notes = [n for n in info.notes if not n.startswith(f"scheduler.pt last_epoch {le} != global_step")]
+        info.notes.append(f"scheduler.pt last_epoch {le} = global_step {gs} + 1, as RexLR counts (its constructor "
+                          "steps once)")
 
 
 def outcomes(info: Info, new, opts: ReadOptions):

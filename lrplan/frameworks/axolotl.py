@@ -9,18 +9,23 @@ Read from axolotl 0.19.0 (PyPI; the schedule code is byte-identical to git 067b0
   ``_set_base_training_args``: ``max_steps = cfg.max_steps or total_num_steps`` is HF's ``num_training_steps``.
 * ``core/trainers/mixins/scheduler.py`` ``SchedulerMixin.create_scheduler``, first match wins:
   ``one_cycle`` -> torch ``OneCycleLR(max_lr=learning_rate, total_steps=N, pct_start=W/N, anneal cos)``;
-  ``rex`` -> ``RexLR`` (not read: no IR shape for its z / (0.1 + 0.9 z) curve);
-  cosine + ``lr_quadratic_warmup`` (not read: a (k/W)^2 warmup has no IR shape);
-  cosine + truthy ``cosine_min_lr_ratio`` and truthy ``cosine_constant_lr_ratio`` ->
-  ``get_cosine_schedule_with_warmup_decay_constant``; cosine + truthy ``cosine_min_lr_ratio`` ->
-  ``get_cosine_schedule_with_min_lr``; else HF's ``get_scheduler`` (lrplan/frameworks/hf/schedules.py).
-  ``jagged_restart_steps`` wraps the result (not read). A ratio of 0 is falsy: plain HF cosine.
+  ``rex`` -> ``RexLR(max_lr=lr, min_lr=lr * cosine_min_lr_ratio or 0, total_steps=N, num_warmup_steps=W)``,
+  one step ahead (``_rex_loaded``; the ``rex`` shape); cosine + ``lr_quadratic_warmup is True`` ->
+  ``get_cosine_schedule_with_quadratic_warmup`` (``(k / max(1, W)) ** 2``, then HF's cosine: the ``quadratic``
+  shape), before the min-LR forms, whose ratios it then ignores; cosine + truthy ``cosine_min_lr_ratio``
+  and truthy ``cosine_constant_lr_ratio`` -> ``get_cosine_schedule_with_warmup_decay_constant``; cosine +
+  truthy ``cosine_min_lr_ratio`` -> ``get_cosine_schedule_with_min_lr``; else HF's ``get_scheduler``
+  (lrplan/frameworks/hf/schedules.py).
+  ``jagged_restart_steps`` wraps the result in ``JaggedLRRestartScheduler``: not read (NOT_READ), since it
+  multiplies the inner curve (set one step ahead) by a per-restart ramp, and the IR has no product of curves.
+  A ratio of 0 is falsy: plain HF cosine.
 * ``utils/schedulers.py``: ``get_cosine_schedule_with_min_lr`` factor ``k / max(1, W)`` for ``k < W``,
   then ``(1 - r) * 0.5 * (1 + cos(pi * p)) + r``, ``p = (k - W) / max(1, N - W)``, unclamped past N;
   the constant variant runs the cosine to ``Cn = int(N * constant_lr_ratio)`` and holds ``r`` after.
 
 The HF Trainer steps the LambdaLR once per optimizer update (after ``optimizer.step()``), so update k
-uses the factor at k: lrplan's step k, no shift (HF logs it at global_step k + 1).
+uses the factor at k: lrplan's step k, no shift (HF logs it at global_step k + 1). RexLR is the exception: it
+passes ``last_epoch=0`` to torch's LRScheduler, whose constructor steps once, so update k uses last_step k + 1.
 """
 
 from __future__ import annotations
@@ -36,10 +41,9 @@ DOCS = "see docs/frameworks/axolotl.md"
 # HF lr_scheduler_type names axolotl passes through, and its own two.
 OWN = ("one_cycle", "rex")
 NOT_READ = {
-    "rex": "axolotl's RexLR (z / (0.1 + 0.9 z) with a one-step shift) has no lrplan shape",
-    "lr_quadratic_warmup": "the quadratic (k/W)^2 warmup of get_cosine_schedule_with_quadratic_warmup has no lrplan "
-                           "shape",
-    "jagged_restart_steps": "JaggedLRRestartScheduler (ReLoRA restarts, evaluated one step ahead) is not read",
+    "jagged_restart_steps": "JaggedLRRestartScheduler (ReLoRA restarts) multiplies the inner schedule, one step "
+                            "ahead, by a per-restart warmup/anneal ramp; lrplan's schedule has no product of two "
+                            "curves, so it is not read",
 }
 MARKERS = ("base_model", "micro_batch_size", "num_epochs", "datasets", "sequence_len", "sample_packing",
            "cosine_min_lr_ratio", "lr_scheduler")
@@ -170,6 +174,63 @@ def _constant_cosine(W: int, N: int, r: float, c: float) -> list:
     return segs
 
 
+def _ignored_kwargs(data: dict, what: str, notes: list[str]) -> None:
+    if data.get("lr_scheduler_kwargs"):
+        notes.append(f"lr_scheduler_kwargs is ignored: axolotl builds {what} without it")
+
+
+def _rex_loaded(data: dict, W: int, N: int, lr: float, rmin, notes: list[str], label: str, raw: dict) -> Loaded:
+    """``RexLR(max_lr=learning_rate, min_lr=learning_rate * cosine_min_lr_ratio (0 when unset), total_steps=N,
+    num_warmup_steps=W)`` (core/trainers/mixins/scheduler.py), stepped by the HF Trainer.
+
+    RexLR passes ``last_epoch=0`` to torch's LRScheduler, whose constructor takes one step itself, so the first
+    update already uses ``get_lr()`` at ``last_step = 1``: update k uses last_step k + 1. Its ``get_lr``
+    (utils/schedulers.py): ``base_lr * last_step / W`` for ``1 <= last_step <= W`` (the warmup reaches
+    learning_rate at update W - 1); then ``s = last_step - W``, ``R = N - W`` and ``min_lr`` once ``s >= R``
+    (updates N - 1 on), else ``learning_rate * (m + (1 - m) * z / (0.1 + 0.9 z))``, ``z = (R - s) / R``,
+    ``m = min_lr / max_lr``. As IR: a linear warmup with origin -1, a ``rex`` piece on [W, N - 1) with origin
+    W - 1 and span R, and the floor held from N - 1.
+    """
+    if W > N:
+        raise LrplanError(f"the warmup ({W} steps) is longer than the run ({N} steps): RexLR raises ValueError",
+                          where="warmup_steps", hint="lower warmup_steps/warmup_ratio or raise max_steps")
+    floor = Level(rmin or 0.0)
+    segs = [Segment("linear", 0.0, float(W), ZERO, ONE, origin=-1.0, span=float(W), label="warmup")] if W else []
+    if N - 1 > W:
+        segs.append(Segment("rex", float(W), float(N - 1), ONE, floor, origin=float(W - 1), span=float(N - W),
+                            label="decay"))
+    segs.append(Segment("constant", float(max(W, N - 1)), None, floor, label="floor"))
+    notes.append(f"rex: axolotl's RexLR, warmup (k+1)/{W}, then z / (0.1 + 0.9 z) down to "
+                 f"{rmin or 0:g} x learning_rate (cosine_min_lr_ratio), reached at update {N - 1}; RexLR's "
+                 "constructor steps once, so update k uses its last_step k + 1")
+    if data.get("cosine_constant_lr_ratio"):
+        notes.append("cosine_constant_lr_ratio is ignored: RexLR takes cosine_min_lr_ratio only")
+    _ignored_kwargs(data, "RexLR", notes)
+    s = Schedule(Curve(tuple(segs), "hold"), peak_lr=lr, total=float(N))
+    return Loaded(s, "axolotl", label, tuple(notes), step_name, raw)
+
+
+def _quadratic_loaded(data: dict, W: int, N: int, lr: float, rmin, notes: list[str], label: str,
+                      raw: dict) -> Loaded:
+    """cosine + ``lr_quadratic_warmup: true``: ``get_cosine_schedule_with_quadratic_warmup(W, N)`` (num_cycles 0.5,
+    no kwargs), a LambdaLR of ``(k / max(1, W)) ** 2`` for k < W, then HF's cosine to 0 (utils/schedulers.py). It
+    is chosen before the min-LR cosines: cosine_min_lr_ratio is then ignored (axolotl only warns)."""
+    from .hf.schedules import build
+
+    base = build("cosine", {}, W, N, lr)
+    segs = list(base.lr.segments)
+    if W:
+        segs[0] = Segment("quadratic", 0.0, float(W), ZERO, ONE, label="warmup")
+    notes.append(f"lr_quadratic_warmup: axolotl's get_cosine_schedule_with_quadratic_warmup, (k/{W})^2 for k < {W}, "
+                 f"then HF's cosine to 0 at step {N}")
+    if rmin or data.get("cosine_constant_lr_ratio"):
+        notes.append("cosine_min_lr_ratio / cosine_constant_lr_ratio are ignored: axolotl picks the quadratic "
+                     "warmup first (it logs 'Both cosine quadratic warmup and min lr detected')")
+    _ignored_kwargs(data, "the quadratic-warmup cosine", notes)
+    s = base.with_(lr=Curve(tuple(segs), base.lr.after))
+    return Loaded(s, "axolotl", label, tuple(notes), step_name, raw)
+
+
 def _one_cycle(data: dict, W: int, N: int, lr: float) -> Schedule:
     from ..spec import parse_spec
 
@@ -208,11 +269,12 @@ def from_config(data: dict, opts: ReadOptions = ReadOptions(), label: str = "axo
         applied.append("lr_scheduler")
     if not isinstance(kind, str):
         raise LrplanError(f"must be a scheduler name, got {kind!r}", where="lr_scheduler")
-    for key in ("rex", "lr_quadratic_warmup", "jagged_restart_steps"):
-        if (key == "rex" and kind == "rex") or (key != "rex" and data.get(key) and
-                                                 (key != "lr_quadratic_warmup" or kind == "cosine")):
-            raise LrplanError(NOT_READ[key], where="lr_scheduler" if key == "rex" else key,
-                              hint="write the schedule as a spec, or read the run's logged LRs")
+    for key, why in NOT_READ.items():
+        if data.get(key):
+            raise LrplanError(why, where=key, hint="write the schedule as a spec, or read the run's logged LRs")
+    quadratic = data.get("lr_quadratic_warmup")
+    if quadratic is not None and not isinstance(quadratic, bool):
+        raise LrplanError(f"must be true or false, got {quadratic!r}", where="lr_quadratic_warmup")
     if data.get("deepspeed"):
         notes.append("deepspeed is set: if its JSON has a scheduler, that one replaces this schedule (axolotl only "
                      "warns)")
@@ -221,6 +283,12 @@ def from_config(data: dict, opts: ReadOptions = ReadOptions(), label: str = "axo
     rmin = _floor_ratio(data, "cosine_min_lr_ratio")
     rconst = _floor_ratio(data, "cosine_constant_lr_ratio")
     raw["_axolotl"] = {"kind": kind, "W": W, "N": N}
+    if quadratic and kind != "cosine":
+        notes.append(f"lr_quadratic_warmup is ignored: axolotl applies it to lr_scheduler cosine only, not {kind!r}")
+    if kind == "rex":
+        return _rex_loaded(data, W, N, lr, rmin, notes, label, raw)
+    if kind == "cosine" and quadratic:
+        return _quadratic_loaded(data, W, N, lr, rmin, notes, label, raw)
     if kind == "one_cycle":
         s = _one_cycle(data, W, N, lr)
         notes.append(f"one_cycle: torch OneCycleLR with max_lr learning_rate, pct_start {W}/{N}, cos anneal "
@@ -293,6 +361,29 @@ def _own_candidates(schedule: Schedule, T: int):
                    "warmup_steps": W}
 
 
+def _rex_candidates(schedule: Schedule, T: int):
+    """``lr_scheduler: rex``: an optional (k+1)/W warmup, a rex piece, then its floor (the gate checks the rest)."""
+    segs = schedule.lr.segments
+    W, i = 0, 0
+    if segs[0].kind == "linear" and _whole(segs[0].end) and len(segs) > 1:
+        W, i = int(segs[0].end), 1
+    rex = segs[i]
+    if rex.kind != "rex" or W == 1 or W > T:
+        return
+    r = float(rex.b.resolve(schedule.peak)) / float(schedule.peak)
+    if not 0 <= r <= 1:
+        return
+    yield {"lr_scheduler": "rex", "warmup_steps": W, **({"cosine_min_lr_ratio": r} if r else {})}
+
+
+def _quadratic_candidates(schedule: Schedule, T: int):
+    """cosine + ``lr_quadratic_warmup: true``: a (k/W)^2 warmup from 0, then HF's cosine to 0."""
+    first = schedule.lr.segments[0]
+    if first.kind == "quadratic" and first.a == ZERO and first.b == ONE and first.origin is None \
+            and first.span is None and _whole(first.end) and int(first.end) != 1:
+        yield {"lr_scheduler": "cosine", "lr_quadratic_warmup": True, "warmup_steps": int(first.end)}
+
+
 def _hf_candidates(schedule: Schedule, T: int):
     from .hf.write import typed_candidates
 
@@ -331,10 +422,11 @@ def write(schedule: Schedule, opts):
         raise InexpressibleError("axolotl's config has no weight-decay, momentum or LR-group curves",
                                  hint="drop them from the schedule")
     T = int(schedule.total)
-    why = ("no axolotl lr_scheduler (HF's types, cosine with cosine_min_lr_ratio / cosine_constant_lr_ratio) "
-           "reproduces it")
+    why = ("no axolotl lr_scheduler (HF's types, rex, cosine with cosine_min_lr_ratio / cosine_constant_lr_ratio "
+           "or lr_quadratic_warmup) reproduces it")
     seen = []
-    for fields in list(_own_candidates(schedule, T)) + list(_hf_candidates(schedule, T)):
+    for fields in [*_own_candidates(schedule, T), *_rex_candidates(schedule, T), *_quadratic_candidates(schedule, T),
+                   *_hf_candidates(schedule, T)]:
         if fields in seen:
             continue
         seen.append(fields)

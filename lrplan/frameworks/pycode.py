@@ -159,6 +159,18 @@ def _schedulefree(a, b, tau, span, warmup, variant, beta2, r, power, silent):
         v = v * _sqrt(1.0 - _pow(beta2, step))
     return v
 ''',
+    "rex": '''
+def _rex(a, b, tau, span):
+    # REX as axolotl's RexLR computes it: z / (0.1 + 0.9 z), z = (span - tau) / span
+    z = (span - tau) / span
+    g = z / (0.1 + 0.9 * z)
+    return a * g + b * (1.0 - g)
+''',
+    "quadratic": '''
+def _quadratic(a, b, tau, span):
+    g = _pow(tau / span, 2.0)
+    return a * (1.0 - g) + b * g
+''',
 }
 
 

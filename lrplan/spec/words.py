@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..shapes import ALIASES, SHAPES
 
 # Phase words that are not shape names.
-WARMUP_SHAPES = ("linear", "log", "cosine", "1-sqrt")
+WARMUP_SHAPES = ("linear", "log", "cosine", "1-sqrt", "quadratic")
 MACROS = ("warmup", "onecycle")
 PHASE_WORDS = tuple(SHAPES) + tuple(ALIASES) + MACROS
 
@@ -20,7 +20,7 @@ COMMON_ARGS = ("from", "from_lr", "to", "to_lr", "at", "at_lr", "shift", "span",
 # Where a phase starts and ends by default ("current" = where the previous phase ended).
 DEFAULT_FROM = {"cyclic": "min"}
 DEFAULT_TO = {"linear": "min", "cosine": "min", "poly": "min", "1-sqrt": "min", "exp-anneal": "min",
-              "restarts": "min", "invsqrt": "min", "cyclic": "one", "log": "one"}
+              "restarts": "min", "invsqrt": "min", "cyclic": "one", "log": "one", "rex": "min", "quadratic": "one"}
 
 # Phase-specific argument words beyond the shape's own parameters.
 EXTRA_ARGS = {

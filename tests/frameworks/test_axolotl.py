@@ -182,6 +182,23 @@ CASES = [  # (config keys, total_num_steps axolotl estimated); max_steps in the 
     ({"lr_scheduler": "one_cycle", "warmup_ratio": 0.3}, 10_000),
     ({"lr_scheduler": "one_cycle", "warmup_steps": 500, "lr_scheduler_kwargs": {"div_factor": 10.0}}, 10_000),
     ({"lr_scheduler": "cosine", "warmup_ratio": 0.1, "max_steps": 10_000}, 10_000),
+    # rex: RexLR, one step ahead of the update ((k+1)/W warmup, the floor from update N - 1)
+    ({"lr_scheduler": "rex", "warmup_ratio": 0.1}, 10_000),
+    ({"lr_scheduler": "rex", "warmup_steps": 300, "cosine_min_lr_ratio": 0.1}, 10_000),
+    ({"lr_scheduler": "rex", "warmup_steps": 0, "cosine_min_lr_ratio": 0.05}, 10_003),
+    ({"lr_scheduler": "rex"}, 10_000),  # the hidden default warmup, min_lr 0
+    ({"lr_scheduler": "rex", "warmup_steps": 1, "cosine_min_lr_ratio": 0}, 10_000),  # 1 becomes 2; ratio 0: min_lr 0
+    ({"lr_scheduler": "rex", "warmup_steps": 9_999, "cosine_min_lr_ratio": 0.3}, 10_000),  # no room for the decay
+    ({"lr_scheduler": "rex", "warmup_steps": 50, "cosine_constant_lr_ratio": 0.5,
+      "lr_scheduler_kwargs": {"num_cycles": 2}}, 10_000),  # neither reaches RexLR
+    # cosine + lr_quadratic_warmup: get_cosine_schedule_with_quadratic_warmup
+    ({"lr_scheduler": "cosine", "lr_quadratic_warmup": True, "warmup_ratio": 0.1}, 10_000),
+    ({"lr_scheduler": "cosine", "lr_quadratic_warmup": True, "warmup_steps": 333, "cosine_min_lr_ratio": 0.1,
+      "cosine_constant_lr_ratio": 0.8}, 10_000),  # the quadratic warmup wins; the floor is ignored
+    ({"lr_scheduler": "cosine", "lr_quadratic_warmup": True, "warmup_steps": 0}, 10_000),
+    ({"lr_scheduler": None, "lr_quadratic_warmup": True}, 10_000),  # empty lr_scheduler is cosine: it applies
+    ({"lr_scheduler": "linear", "lr_quadratic_warmup": True, "warmup_steps": 100}, 10_000),  # cosine only
+    ({"lr_scheduler": "cosine", "lr_quadratic_warmup": False, "warmup_steps": 100}, 10_000),
 ]
 
 
@@ -201,6 +218,9 @@ REAL = {
     "qwen3__reward-model.yaml": 10_000,
     "deepseek-v4__v4-flash-nvfp4-lora.yaml": 10_000,
     "archived__replit-3b__config-lora.yml": 10_000,
+    "llama-2__gptq-lora.yml": 10_000,  # lr_quadratic_warmup
+    "archived__cerebras__btlm-ft.yml": 10_000,  # lr_quadratic_warmup
+    "tests-e2e__test_schedulers__rex.yaml": 10_000,  # rex; its max_steps 20 wins
 }
 
 
@@ -223,12 +243,35 @@ def test_repository_configs_are_detected():
         assert detect(path.read_text(), path) == "axolotl", path.name
 
 
-@pytest.mark.parametrize("name,field", [("llama-2__gptq-lora.yml", "lr_quadratic_warmup"),
-                                        ("llama-2__relora.yml", "jagged_restart_steps")])
+@pytest.mark.parametrize("name,field", [("llama-2__relora.yml", "jagged_restart_steps")])
 def test_unread_forms_are_refused_by_name(name, field):
     with pytest.raises(LrplanError) as e:
         FMT.read((CONFIGS / name).read_text(), None, ReadOptions(steps="1000"))
-    assert e.value.render().startswith(f"error: {field}:")
+    assert e.value.render().startswith(f"error: {field}: JaggedLRRestartScheduler")
+
+
+PAST_END = [({"lr_scheduler": "rex", "warmup_steps": 100, "cosine_min_lr_ratio": 0.1}, 10_000),
+            ({"lr_scheduler": "cosine", "lr_quadratic_warmup": True, "warmup_steps": 100}, 10_000)]
+
+
+@pytest.mark.parametrize("keys,N", PAST_END, ids=["rex", "quadratic"])
+def test_past_the_planned_end(axo, keys, N, tmp_path):
+    """Stepped beyond num_training_steps (a dataset longer than the estimate): RexLR holds min_lr, the quadratic
+    warmup's cosine keeps turning (its max(0, ...) only clips below 0)."""
+    cfg = dict(BASE, **keys)
+    ks = np.arange(N + 3_000)
+    assert_lr_close(ours(cfg, ks, steps=str(N)), axolotl_lrs(axo, cfg, N, len(ks), tmp_path))
+
+
+def test_rex_refuses_what_rexlr_refuses(axo, tmp_path):
+    """A warmup longer than the run: RexLR's constructor raises ValueError; lrplan says so, at warmup_steps."""
+    cfg = dict(BASE, lr_scheduler="rex", warmup_steps=200)
+    with pytest.raises(ValueError, match="num_warmup_steps"):
+        axolotl_lrs(axo, cfg, 100, 10, tmp_path)
+    with pytest.raises(LrplanError) as e:
+        ours(cfg, [0], steps="100")
+    assert e.value.render().startswith("error: warmup_steps: the warmup (200 steps) is longer than the run (100 "
+                                       "steps): RexLR raises ValueError")
 
 
 def test_total_from_dataset_size_without_packing():
@@ -244,7 +287,12 @@ BAD = [
     ({"lr_scheduler": "cosine", "warmup_steps": 10, "warmup_ratio": 0.1}, {"steps": "100"},
      "warmup_ratio: warmup_steps and warmup_ratio are mutually exclusive"),
     ({"lr_scheduler": "cosin"}, {"steps": "100"}, "unknown lr_scheduler_type 'cosin'"),
-    ({"lr_scheduler": "rex"}, {"steps": "100"}, "lr_scheduler: axolotl's RexLR"),
+    ({"lr_scheduler": "rex", "jagged_restart_steps": 50}, {"steps": "100"},
+     "jagged_restart_steps: JaggedLRRestartScheduler (ReLoRA restarts) multiplies the inner schedule"),
+    ({"lr_scheduler": "cosine", "lr_quadratic_warmup": "yes"}, {"steps": "100"},
+     "lr_quadratic_warmup: must be true or false, got 'yes'"),
+    ({"lr_scheduler": "rex", "cosine_min_lr_ratio": -0.1}, {"steps": "100"},
+     "cosine_min_lr_ratio: must be at least 0, got float -0.1"),
     ({"lr_scheduler": "cosine", "cosine_min_lr_ratio": 1.5}, {"steps": "100"},
      "cosine_min_lr_ratio: must be between 0.0 and 1.0"),
     ({"lr_scheduler": "cosine", "learning_rate": "fast"}, {"steps": "100"}, "learning_rate: must be a number"),
@@ -271,6 +319,11 @@ WRITTEN = [  # (source, the lr_scheduler the writer picks, axolotl keys it must 
     ("warmup=200,cosine=7800,min=0.05,total=10000,peak=2e-4", "cosine", ("cosine_constant_lr_ratio",)),
     ("warmup=500,linear,total=10000,peak=1e-4", "linear", ()),
     ("constant,total=10000,peak=1e-5", "constant", ()),
+    ("warmup=500(shape=quadratic),cosine,total=10000,peak=1e-4", "cosine", ("lr_quadratic_warmup",)),
+    # RexLR's curve in lrplan's words: a (k+1)/W warmup, rex one step ahead, the floor from the last update
+    ("warmup=300(shift=1),rex=9699(shift=1,span=9700),constant,min=0.05,total=10000,peak=2e-4", "rex",
+     ("cosine_min_lr_ratio",)),
+    ("rex=9999(shift=1,span=10000),constant,total=10000,peak=1e-4", "rex", ()),
 ]
 
 
@@ -285,7 +338,8 @@ def test_written_yaml_runs_in_axolotl(axo, spec, kind, keys, tmp_path):
     assert_lr_close(lr(schedule, np.arange(T)), axolotl_lrs(axo, dict(cfg, base_model="x"), T, T, tmp_path))
 
 
-@pytest.mark.parametrize("name", ["llama-3__lora-1b.yml", "llama-3__3b-fp8-fsdp2.yaml"])
+@pytest.mark.parametrize("name", ["llama-3__lora-1b.yml", "llama-3__3b-fp8-fsdp2.yaml", "llama-2__gptq-lora.yml",
+                                  "tests-e2e__test_schedulers__rex.yaml"])
 def test_golden(name, golden):
     ld = FMT.read((CONFIGS / name).read_text(), None, ReadOptions(steps="20000"))
     golden(f"axolotl/{name.replace('.yml', '.yaml')}", emit(ld.schedule).text)
@@ -295,6 +349,10 @@ def test_inexpressible_and_approx():
     with pytest.raises(InexpressibleError) as e:
         emit(parse_spec("warmup=100(shape=log),linear,total=3000,peak=1e-3"))
     assert "no axolotl lr_scheduler" in e.value.message
+    # REX with lrplan's k/W warmup and its floor at the planned end is not RexLR (one step ahead): refused
+    with pytest.raises(InexpressibleError) as e:
+        emit(parse_spec("warmup=100,rex,min=0.1,total=3000,peak=1e-3"))
+    assert "the nearest ('rex') differs" in e.value.message
     w = emit(parse_spec("warmup=100(shape=log),linear,total=3000,peak=1e-3"), approx=True)
     assert w.deviation is not None
 
@@ -327,6 +385,85 @@ def test_cli_at_step_and_lint():
     assert "LR001" in {f["rule"] for f in json.loads(r.stdout)["findings"]}
 
 
+ROUND_TRIP = [("tests-e2e__test_schedulers__rex.yaml", {"lr_scheduler": "rex", "warmup_steps": 5,
+                                                        "cosine_min_lr_ratio": 0.05}),
+              ("llama-2__gptq-lora.yml", {"lr_scheduler": "cosine", "lr_quadratic_warmup": True, "warmup_steps": 1000})]
+
+
+@pytest.mark.parametrize("name,keys", ROUND_TRIP, ids=["rex", "quadratic"])
+def test_cli_round_trip_through_the_spec(axo, name, keys, tmp_path):
+    """`convert --to spec` prints RexLR / the quadratic warmup in spec words; that spec, converted back with
+    `--to axolotl`, is axolotl's own form again, and real axolotl runs it as it runs the repository config."""
+    path = CONFIGS / name
+    r = run_cli("convert", str(path), "--steps", "10000", "--to", "spec")
+    assert r.returncode == 0, r.stderr
+    spec = r.stdout.strip()
+    assert ("rex=" in spec) == (keys["lr_scheduler"] == "rex") and ("shape=quadratic" in spec) == ("rex=" not in spec)
+    ld = FMT.read(path.read_text(), path, ReadOptions(steps="10000"))
+    assert parse_spec(spec) == ld.schedule
+    r = run_cli("convert", spec, "--to", "axolotl")
+    assert r.returncode == 0, r.stderr
+    cfg = yaml.safe_load(r.stdout)
+    assert {k: cfg.get(k) for k in keys} == keys and cfg["max_steps"] == ld.schedule.total
+    T = int(cfg["max_steps"])
+    assert_lr_close(axolotl_lrs(axo, dict(cfg, base_model="x"), T, T, tmp_path),
+                    axolotl_lrs(axo, yaml.safe_load(path.read_text()), 10_000, T, tmp_path / "repo"))
+
+
+TORCH = [({"lr_scheduler": "rex", "warmup_steps": 250, "cosine_min_lr_ratio": 0.1}, 12_000),
+         ({"lr_scheduler": "rex", "warmup_steps": 0}, 10_000),
+         ({"lr_scheduler": "cosine", "lr_quadratic_warmup": True, "warmup_ratio": 0.05}, 10_000)]
+
+
+@pytest.mark.parametrize("keys,N", TORCH, ids=["rex-min", "rex", "quadratic"])
+def test_cli_to_torch_runs_like_axolotl(axo, keys, N, tmp_path):
+    """`convert axolotl.yaml --to torch`: the emitted LambdaLR, stepped by real torch, gives real axolotl's LR at
+    every update (RexLR / the quadratic-warmup LambdaLR stepped as the HF Trainer steps them)."""
+    import torch
+
+    path = tmp_path / "axolotl.yaml"
+    cfg = dict(BASE, max_steps=N, **keys)
+    path.write_text(yaml.safe_dump(cfg))
+    r = run_cli("convert", str(path), "--to", "torch")
+    assert r.returncode == 0, r.stderr
+    class AdamW(torch.optim.AdamW):
+        def step(self, closure=None):  # the weights never change an LR (as in axolotl_lrs)
+            return None
+
+    opt = AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    ns = {"optimizer": opt}
+    exec(compile(r.stdout, "<lrplan --to torch>", "exec"), ns)  # noqa: S102 - lrplan's own emitted code
+    sched, got = ns["scheduler"], np.empty(N)
+    for k in range(N):
+        got[k] = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+    assert "_rex" in r.stdout or "_quadratic" in r.stdout
+    assert_lr_close(got, axolotl_lrs(axo, cfg, N, N, tmp_path / "axolotl"))
+
+
+def test_cli_targets_without_rex_refuse_it():
+    """A target with no REX (or no quadratic warmup) exits 3 naming its nearest form; nothing on stdout."""
+    path = CONFIGS / "tests-e2e__test_schedulers__rex.yaml"
+    for target, words in (("megatron", "Megatron-LM cannot express this schedule exactly"),
+                          ("torchtitan", "torchtitan"), ("hf --variant yaml", "lr_scheduler_type")):
+        r = run_cli("convert", str(path), "--to", *target.split())
+        assert r.returncode == ExitCode.INEXPRESSIBLE and r.stdout == "", (target, r.stderr)
+        assert words in r.stderr and "nearest" in r.stderr and "Traceback" not in r.stderr, (target, r.stderr)
+    r = run_cli("convert", str(CONFIGS / "llama-2__gptq-lora.yml"), "--steps", "1000", "--to", "torchtune")
+    assert r.returncode == ExitCode.INEXPRESSIBLE and r.stdout == "" and "nearest" in r.stderr, r.stderr
+
+
+def test_cli_at_step_on_rex():
+    """RexLR's first update is already (0 + 1) / W of the peak, and its last is min_lr (e2e test config)."""
+    path = CONFIGS / "tests-e2e__test_schedulers__rex.yaml"
+    first = run_cli("at-step", "0", str(path), "--json")
+    last = run_cli("at-step", "19", str(path), "--json")
+    assert first.returncode == 0 and last.returncode == 0, first.stderr + last.stderr
+    assert json.loads(first.stdout)["lr"] == pytest.approx(1e-5 / 5, rel=1e-12)
+    assert json.loads(last.stdout)["lr"] == pytest.approx(1e-5 * 0.05, rel=1e-12)
+
+
 # ---- checkpoints -------------------------------------------------------------------------------------------
 
 
@@ -354,6 +491,32 @@ def test_checkpoint_uses_axolotls_fields(axo, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["lr"] == pytest.approx(used[1999], rel=1e-12)
     assert json.loads(r.stdout)["framework"] == "axolotl"
+
+
+@pytest.mark.parametrize("keys", [{"lr_scheduler": "rex", "warmup_steps": 30, "cosine_min_lr_ratio": 0.1},
+                                  {"lr_scheduler": "cosine", "warmup_steps": 30, "lr_quadratic_warmup": True}],
+                         ids=["rex", "quadratic"])
+def test_checkpoint_mid_run_of_rex_and_quadratic(axo, keys, tmp_path):
+    """checkpoint-1000/ of a 2000-step run: training_args.bin says rex / lr_quadratic_warmup; the next update's LR
+    is real axolotl's. RexLR's last_epoch is global_step + 1 (its constructor steps once): not a mis-stepped run."""
+    import torch
+
+    cfg = dict(BASE, max_steps=2000, **keys)
+    run: dict = {}
+    used = axolotl_lrs(axo, cfg, 2000, 1000, tmp_path / "out", run)  # the state the Trainer saves at step 1000
+    d = tmp_path / "out" / "checkpoint-1000"
+    d.mkdir(parents=True)
+    torch.save(run["args"], d / "training_args.bin")
+    torch.save(run["scheduler"].state_dict(), d / "scheduler.pt")
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": 1000, "max_steps": 2000, "log_history": []}))
+    nxt = run["optimizer"].param_groups[0]["lr"]  # the LR real axolotl gives update 1000
+    for k, want in ((999, used[999]), (1000, nxt)):
+        r = run_cli("at-step", str(k), str(d), "--json")
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["framework"] == "axolotl" and doc["lr"] == pytest.approx(want, rel=1e-12)
+    assert doc["check"]["match"] is True
+    assert not any("stepped a different number of times" in n for n in doc["notes"]), doc["notes"]
 
 
 AXO = "base_model: x\nmicro_batch_size: 1\nlearning_rate: 1.0e-4\nmax_steps: 1000\n"

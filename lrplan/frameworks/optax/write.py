@@ -144,6 +144,15 @@ JNP_SHAPES: dict[str, str] = {
         v = v * jnp.sqrt(1.0 - jnp.power(beta2, step))
     return v
 ''',
+    "rex": '''def _rex(a, b, tau, span):
+    z = (span - tau) / span
+    g = z / (0.1 + 0.9 * z)
+    return a * g + b * (1.0 - g)
+''',
+    "quadratic": '''def _quadratic(a, b, tau, span):
+    g = jnp.power(tau / span, 2.0)
+    return a * (1.0 - g) + b * g
+''',
 }
 
 
