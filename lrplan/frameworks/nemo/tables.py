@@ -92,16 +92,36 @@ WSD_DECAY = {"linear": "WarmupHoldAnnealLinear", "one_minus_square_root": "Warmu
 WSD_WRAPPER_DEFAULTS = (("warmup_ratio", None), ("hold_ratio", None), ("max_steps", 10),
                         ("decay_schedule", "linear"), ("min_lr", 0.0))
 
-# NeMo 2.x recipe factories (nemo/collections/llm/recipes/optim/adam.py): name -> defaults.
-# min_lr None means 0.1 * max_lr.
-RECIPES: dict[str, tuple[tuple[str, object], ...]] = {
-    "distributed_fused_adam_with_cosine_annealing": (("warmup_steps", 2000), ("constant_steps", 0),
-                                                      ("max_lr", 1e-4), ("min_lr", None)),
-    "pytorch_adam_with_cosine_annealing": (("warmup_steps", 2000), ("constant_steps", 0), ("max_lr", 1e-5),
-                                           ("min_lr", None)),
-    "te_adam_with_cosine_annealing": (("warmup_steps", 2000), ("constant_steps", 0), ("max_lr", 1e-5),
-                                      ("min_lr", None)),
+# NeMo 2.x recipe factories (nemo/collections/llm/recipes/optim/adam.py, nemo_toolkit 2.7.3 = NVIDIA/NeMo
+# 8cfedd72): name -> (its parameters and defaults in signature order, how min_lr falls back, the optimizer
+# module it returns). min_lr: "none" is ``min_lr if min_lr is not None else 0.1 * max_lr`` (the Megatron
+# helper: min_lr=0 stays 0), "falsy" is ``min_lr or (0.1 * max_lr)`` (the torch/TE helpers: min_lr=0 becomes
+# 0.1 * max_lr); None: no scheduler (``*_flat_lr``). tests/frameworks/test_nemo_recipes.py runs the real file.
+RECIPES: dict[str, tuple[tuple[tuple[str, object], ...], str | None, str]] = {
+    "distributed_fused_adam_with_cosine_annealing": (
+        (("precision", "bf16-mixed"), ("warmup_steps", 2000), ("constant_steps", 0), ("adam_beta1", 0.9),
+         ("adam_beta2", 0.95), ("max_lr", 1e-4), ("min_lr", None), ("clip_grad", 1.0)), "none",
+        "MegatronOptimizerModule"),
+    "pytorch_adam_with_cosine_annealing": (
+        (("warmup_steps", 2000), ("constant_steps", 0), ("max_lr", 1e-5), ("min_lr", None), ("weight_decay", 0.01),
+         ("foreach", False)), "falsy", "PytorchOptimizerModule"),
+    "te_adam_with_cosine_annealing": (
+        (("warmup_steps", 2000), ("constant_steps", 0), ("max_lr", 1e-5), ("min_lr", None), ("weight_decay", 0.01)),
+        "falsy", "PytorchOptimizerModule"),
+    "pytorch_adam_with_flat_lr": ((("lr", 1e-5), ("weight_decay", 0.01), ("foreach", True)), None,
+                                  "PytorchOptimizerModule"),
+    "te_adam_with_flat_lr": ((("lr", 1e-5), ("weight_decay", 0.01)), None, "PytorchOptimizerModule"),
 }
+# Positional parameters of the NeMo 2 classes a recipe may call without keywords (nemo/lightning/pytorch/optim/
+# megatron.py, pytorch.py, lr_scheduler.py 2.7.3; tests check the wrappers' against inspect.signature).
+POSITIONAL: dict[str, tuple[str, ...]] = {
+    "MegatronOptimizerModule": ("config", "lr_scheduler"),
+    "PytorchOptimizerModule": ("optimizer_fn", "lr_scheduler"),
+    **{name: tuple(a for a, _ in args) for name, (_, args) in NEMO2_WRAPPERS.items()},
+    WSD_WRAPPER: tuple(a for a, _ in WSD_WRAPPER_DEFAULTS),
+}
+# Wrapper keywords that are not scheduler arguments (LRSchedulerModule: how Lightning steps it).
+NEMO2_STEPPING = (("interval", "step"), ("frequency", 1), ("monitor", "val_loss"))
 
 # Lightning Trainer defaults the schedule length depends on (lightning 2.6: max_steps -1; max_epochs None
 # becomes 1000 when max_steps is -1 and max_time is unset; accumulate_grad_batches 1; limit_train_batches 1.0).

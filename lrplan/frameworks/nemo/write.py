@@ -1,4 +1,5 @@
-"""``convert --to nemo``: a ``trainer.max_steps`` + ``model.optim`` YAML fragment, one NeMo scheduler per candidate.
+"""``convert --to nemo``: a ``trainer.max_steps`` + ``model.optim`` YAML fragment, one NeMo scheduler per candidate
+(``--variant python``: the NeMo 2 recipe snippet of write_recipe.py, from the same candidates).
 
 The IR's pieces suggest (scheduler name, arguments) pairs -- the warmup style says which family can
 carry it ((k + 1) / (W + 1): WarmupPolicy, WarmupHoldPolicy and CosineAnnealing with constant_steps 0;
@@ -173,8 +174,9 @@ def _check(schedule: Schedule) -> int:
 
 
 def write(schedule: Schedule, opts):
-    if opts.variant not in (None, "yaml"):
-        raise LrplanError(f"unknown nemo variant {opts.variant!r}", hint="the NeMo writer emits YAML")
+    if opts.variant not in (None, "yaml", "python"):
+        raise LrplanError(f"unknown nemo variant {opts.variant!r}",
+                          hint="yaml (NeMo 1.x model config) or python (a NeMo 2.x recipe snippet)")
     T = _check(schedule)
     from .curves import schedule as build
     from .read import effective
@@ -183,6 +185,16 @@ def write(schedule: Schedule, opts):
     seen = []
     proposals = [(c, False) for c in candidates(schedule, T)] + [(c, True) for c in candidates(schedule, T,
                                                                                               nearest=True)]
+    if opts.variant == "python":
+        from .write_recipe import candidates as recipe_candidates
+
+        found = False
+        for cand in recipe_candidates(proposals, schedule, T, opts, HINT, _why):
+            found = True
+            yield cand
+        if not found:
+            raise InexpressibleError("NeMo 2 cannot express " + _why(schedule), hint=HINT)
+        return
     exact = 0
     for (name, args), approx in proposals:
         if (name, args) in seen:
