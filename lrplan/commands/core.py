@@ -297,7 +297,7 @@ def convert(
                                              "spec, json."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to a file instead of stdout."),
     approx: bool = typer.Option(False, "--approx", help="Emit the nearest expressible config and its deviation."),
-    variant: Optional[str] = typer.Option(None, "--variant", help="Output variant (hf: yaml, json, python; deepspeed: json, python; timm: yaml, flags; ...)."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="Output variant (hf: yaml, json, python; deepspeed: json, python; nemo: yaml, python; timm: yaml, flags; ...)."),
     steps: Optional[str] = common.steps_option(),
     lr: Optional[float] = common.lr_option(),
     fmt: Optional[str] = common.from_option(),
