@@ -53,7 +53,8 @@ def _root(
         _state["traceback"] = True
 
 
-def build_app(modules=COMMAND_MODULES) -> typer.Typer:
+def build_app(modules=COMMAND_MODULES, only: str | None = None) -> typer.Typer:
+    """The typer app with the commands of ``modules`` (``only``: just that command of theirs)."""
     application = typer.Typer(
         name="lrplan",
         help="Plan, convert and check learning-rate schedules across training stacks.\n\n"
@@ -66,7 +67,13 @@ def build_app(modules=COMMAND_MODULES) -> typer.Typer:
     application.callback()(_root)
     for name in modules:
         importlib.import_module(name).register(application)
+    if only is not None:  # typer makes a click command of every registered one before running one
+        application.registered_commands = [c for c in application.registered_commands if _name(c) == only]
     return application
+
+
+def _name(info) -> str:
+    return info.name or info.callback.__name__.replace("_", "-")
 
 
 def __getattr__(name: str):
@@ -101,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     args = _flag_strings_as_sources(sys.argv[1:] if argv is None else argv)
     common.INVOCATION[:] = args
     name = _invoked(args)
-    command = typer.main.get_command(build_app([COMMANDS[name]] if name in COMMANDS else COMMAND_MODULES))
+    app = build_app([COMMANDS[name]], only=name) if name in COMMANDS else build_app()
+    command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="lrplan", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
