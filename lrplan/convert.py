@@ -128,9 +128,22 @@ def _compare(source: Schedule, fmt, cand: Candidate, text: str, theirs, read_opt
     return cmp
 
 
+# Targets with a writer that can carry Schedule.scale (a multiplier of the LR curve): emitted Python multiplies it
+# (hf and deepspeed through their Python variants; optax's jax.numpy function), json and spec keep it, axolotl
+# writes jagged_restart_*. Every other target is refused up front, by name, rather than by the gate's numbers.
+SCALE_TARGETS = ("spec", "json", "torch", "lightning", "hf", "deepspeed", "axolotl", "optax")
+
+
 def convert(schedule: Schedule, target: str, opts: WriteOptions = WriteOptions()) -> Written:
     """The artefact for ``target`` that reproduces ``schedule`` at every step (or, with --approx, the nearest)."""
     fmt = target_format(target)
+    if schedule.scale is not None and fmt.name not in SCALE_TARGETS and not opts.approx:
+        title = fmt.title or fmt.name
+        raise InexpressibleError(
+            f"{title} cannot express this schedule exactly: its LR is multiplied by a scale curve (per-restart "
+            f"ramps such as axolotl's jagged_restart_steps), and {title} has no multiplier of its LR schedule",
+            hint="--to torch (or --to hf --variant python) emits it exactly; --approx emits the nearest "
+                 f"{title} form with its largest deviation")
     s = schedule
     if fmt.steps_only and s.axis.unit != "steps":
         from .regrid import to_steps

@@ -111,13 +111,17 @@ def lr(schedule: Schedule, steps, *, curve: Curve | None = None, clamp: bool = T
     x = position(schedule.axis, steps, numpy_ops())
     c = schedule.lr if curve is None else curve
     peak = schedule.peak if curve is None or curve is schedule.lr else 1.0
-    return curve_values(c, peak, x, clamp=clamp)
+    out = curve_values(c, peak, x, clamp=clamp)
+    if schedule.scale is not None and c is schedule.lr:  # the multiplier applies to the LR curve only
+        out *= curve_values(schedule.scale, 1.0, x, clamp=False)
+    return out
 
 
 def lr_at(schedule: Schedule, step: float) -> float:
     """LR used by one optimizer step, without numpy."""
     x = position(schedule.axis, float(step), math_ops)
-    return curve_value(schedule.lr, schedule.peak, x)
+    v = curve_value(schedule.lr, schedule.peak, x)
+    return v if schedule.scale is None else v * curve_value(schedule.scale, 1.0, x, clamp=False)
 
 
 def companion(schedule: Schedule, name: str):

@@ -118,7 +118,7 @@ def boundaries(schedules) -> list[int]:
 
     out: set[int] = set()
     for s in schedules:
-        for c in (s.lr, s.weight_decay, s.momentum, *(c for _, c in s.groups)):
+        for c in (s.lr, s.weight_decay, s.momentum, *(c for _, c in s.groups), s.scale):
             if c is None:
                 continue
             for seg in c.segments:

@@ -16,6 +16,7 @@ from .evaluate import curve_value, lr_at
 from .ir import Axis, ConstantBatch, RampupBatch, Schedule, Segment, StepBatch, phase_label
 from .keypoints import total_steps
 from .ops import math_ops
+from .shapes import SHAPES
 
 OTHER_NAMES = {"preset": "an lrplan preset", "checkpoint": "a checkpoint"}
 
@@ -194,6 +195,12 @@ def _conventions(s: Schedule, n: int | None) -> list[str]:
         out.append("The warmup is log-shaped (DeepSpeed's default warmup_type): most of the rise happens in"
                    " the first few steps.")
     out += _axis_words(s)
+    if s.scale is not None:
+        levels = [lv.value for seg in s.scale.segments for lv in (seg.a, seg.b)
+                  if SHAPES[seg.kind].uses_to or lv is seg.a]
+        out.append(f"A multiplier applies: each step's LR is the phases' LR times a scale curve of "
+                   f"{len(s.scale.segments):,} pieces between {min(levels):.4g} and {max(levels):.4g} (the phases "
+                   "above are before it).")
     for name, curve in s.groups:
         floor = curve_value(curve, s.peak, curve.end if curve.end is not None else 0.0)
         out.append(f"Parameter group {name!r} has its own curve (absolute LRs) ending at {floor:.4g}.")

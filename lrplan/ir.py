@@ -3,7 +3,8 @@
 A :class:`Schedule` is an LR :class:`Curve` (contiguous :class:`Segment` pieces on a position axis),
 an optional peak LR (without it every level is a multiplier of 1.0), the planned length, the
 :class:`Axis` that maps optimizer steps to positions (steps, samples or tokens, through a batch-size
-schedule), and optional companion curves for weight decay, momentum and extra LR groups.
+schedule), optional companion curves for weight decay, momentum and extra LR groups, and an optional
+``scale`` curve that multiplies the LR curve (relative levels; None is a scale of 1 everywhere).
 
 Step convention (design.md): step ``k`` is the 0-based index of an optimizer update and the curve's
 value at position ``x(k)`` is the LR that update uses. Readers translate each framework's counting
@@ -261,6 +262,7 @@ class Schedule:
     weight_decay: Curve | None = None  # absolute levels
     momentum: Curve | None = None  # absolute levels
     groups: tuple[tuple[str, Curve], ...] = ()  # extra LR curves (absolute levels), e.g. embeddings
+    scale: Curve | None = None  # a multiplier of the LR curve (relative levels), e.g. per-restart ramps
 
     def __post_init__(self) -> None:
         _finite("peak LR", self.peak_lr, allow_none=True)
@@ -280,6 +282,8 @@ class Schedule:
         for curve in (self.weight_decay, self.momentum, *(c for _, c in self.groups)):
             if curve is not None and any(not lv.absolute for s in curve.segments for lv in (s.a, s.b)):
                 raise ScheduleError("companion curves (weight decay, momentum, groups) take absolute levels")
+        if self.scale is not None and any(lv.absolute for s in self.scale.segments for lv in (s.a, s.b)):
+            raise ScheduleError("the LR scale curve is a multiplier: it takes relative levels, not absolute LRs")
 
     @property
     def peak(self) -> float:

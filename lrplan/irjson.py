@@ -50,7 +50,7 @@ def _batch(b) -> dict | None:
 
 
 def to_dict(s: Schedule) -> dict:
-    return {
+    out = {
         FORMAT_KEY: VERSION,
         "peak_lr": s.peak_lr,
         "total": s.total,
@@ -60,6 +60,9 @@ def to_dict(s: Schedule) -> dict:
         "momentum": _curve(s.momentum),
         "groups": [{"name": n, "curve": _curve(c)} for n, c in s.groups],
     }
+    if s.scale is not None:  # written only when set: every schedule without one keeps its JSON
+        out["scale"] = _curve(s.scale)
+    return out
 
 
 def dumps(s: Schedule) -> str:
@@ -112,7 +115,8 @@ def from_dict(d: dict) -> Schedule:
         groups = tuple((g["name"], _read_curve(g["curve"], f"groups.{g['name']}")) for g in d.get("groups") or [])
         return Schedule(lr=_read_curve(_req(d, "lr", "IR"), "lr"), peak_lr=d.get("peak_lr"), total=d.get("total"),
                         axis=axis, weight_decay=_read_curve(d.get("weight_decay"), "weight_decay"),
-                        momentum=_read_curve(d.get("momentum"), "momentum"), groups=groups)
+                        momentum=_read_curve(d.get("momentum"), "momentum"), groups=groups,
+                        scale=_read_curve(d.get("scale"), "scale"))
     except LrplanError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:

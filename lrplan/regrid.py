@@ -30,15 +30,16 @@ def to_steps(s: Schedule) -> Schedule | None:
     if not isinstance(s.axis.batch, ConstantBatch):
         return None
     unit = s.axis.batch.size * (s.axis.seq_len if s.axis.unit == "tokens" else 1)
-    curves = [_curve(c, unit) if c is not None else None for c in (s.lr, s.weight_decay, s.momentum)]
+    sources = (s.lr, s.weight_decay, s.momentum, s.scale)
+    curves = [_curve(c, unit) if c is not None else None for c in sources]
     groups = [(name, _curve(c, unit)) for name, c in s.groups]
-    if any(c is None for c, src in zip(curves, (s.lr, s.weight_decay, s.momentum)) if src is not None) \
+    if any(c is None for c, src in zip(curves, sources) if src is not None) \
             or any(c is None for _, c in groups):
         return None
     total = None if s.total is None else float(math.ceil(s.total / unit))
     try:
         return Schedule(curves[0], peak_lr=s.peak_lr, total=total, axis=Axis(), weight_decay=curves[1],
-                        momentum=curves[2], groups=tuple(groups))
+                        momentum=curves[2], groups=tuple(groups), scale=curves[3])
     except ValueError:
         return None
 

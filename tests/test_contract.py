@@ -115,7 +115,9 @@ NATIVE = {
         {"lr_scheduler": "warmup_stable_decay", "warmup_steps": 20, "lr_scheduler_kwargs": "{num_decay_steps: 60}"},
         {"lr_scheduler": "rex", "warmup_steps": 20, "cosine_min_lr_ratio": 0.05},
         {"lr_scheduler": "rex", "warmup_ratio": 0.1},
-        {"lr_scheduler": "cosine", "warmup_steps": 30, "lr_quadratic_warmup": "true"})],
+        {"lr_scheduler": "cosine", "warmup_steps": 30, "lr_quadratic_warmup": "true"},
+        {"lr_scheduler": "cosine", "warmup_steps": 20, "jagged_restart_steps": 100, "jagged_restart_anneal_steps": 5},
+        {"lr_scheduler": "rex", "warmup_steps": 20, "cosine_min_lr_ratio": 0.1, "jagged_restart_steps": 70})],
     "composer": [f"max_duration: 300ba\noptimizer:\n  name: decoupled_adamw\n  lr: 3.0e-4\nscheduler:\n  name: {name}\n"
                  + "".join(f"  {k}: {v}\n" for k, v in args.items()) for name, args in (
         ("cosine_with_warmup", {"t_warmup": "20ba", "alpha_f": 0.1}),

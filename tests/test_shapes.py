@@ -144,3 +144,37 @@ def test_open_ended_span_shapes_need_a_span(kind):
         parse_spec(f"warmup=10,{kind}=open", steps="100")
     assert lr_at(parse_spec(f"warmup=10,{kind}=open(span=90)", steps="100"), 55) == pytest.approx(
         10 / 11 if kind == "rex" else 1.0, rel=1e-12)
+
+
+SCALED = [  # Schedule.scale on every kind of LR curve the emitted Python has to follow
+    ("warmup=100,cosine,min=0.1,total=5000,peak=3e-4,scale=[constant=1000,linear=50(from=0.001,to=1,shift=1),"
+     "constant=3000,linear=10(to=0.2),constant]"),
+    "linear=1000(from=1,to=0.1),after=periodic,total=5000,peak=1e-3,scale=[linear=300(from=0.5,to=1),constant]",
+    "warmup=200,cosine=open(span=4000),min=0.0,total=5000,peak=1e-3,scale=[constant=2500,linear=2500(to=0.5)]",
+    "warmup=10,exp(rate=0.5,every=700),gbs=16,total=5000,peak=1e-3,scale=[linear=10k(from=0.2,to=1)]",
+    "warmup=100,cosine,total=5000,peak=1e-3,scale=[linear=100(from=0.1,to=1),constant=100,after=periodic]",
+]
+
+
+@pytest.mark.parametrize("spec", SCALED)
+def test_scale_multiplies_in_every_evaluator(spec):
+    """lr (vectorised, sorted and unsorted), lr_at and the stdlib code `--to torch` emits all multiply the LR curve
+    by the scale curve at the same position (the scale keeps its own after-policy: a periodic LR does not fold it)."""
+    from lrplan.convert import convert
+    from lrplan.evaluate import curve_values
+    from lrplan.frameworks.base import WriteOptions
+    from lrplan.frameworks.pycode import closed_form_module, run
+
+    s = parse_spec(spec)
+    ks = np.arange(6000)
+    got = lr(s, ks)
+    unscaled = lr(s.with_(scale=None), ks)
+    factor = curve_values(s.scale, 1.0, ks.astype(float), clamp=False)
+    assert not np.allclose(factor, 1.0)
+    np.testing.assert_array_equal(got, unscaled * factor)
+    np.testing.assert_array_equal(lr(s, ks[::-1]), got[::-1])
+    assert [lr_at(s, int(k)) for k in ks[::97]] == pytest.approx(got[::97], rel=1e-15, abs=0)
+    lr_code = run("\n".join(closed_form_module(s)))
+    assert [lr_code(int(k)) for k in ks] == pytest.approx(got, rel=1e-12, abs=1e-18)
+    for target in ("torch", "optax", "json", "spec"):  # through the gate (optax: lrplan's numpy model of optax)
+        convert(s, target, WriteOptions())

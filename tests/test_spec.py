@@ -132,3 +132,39 @@ def test_spec_error_is_an_lrplan_error_with_span():
     with pytest.raises(SpecError) as e:
         parse_spec("warmup=2000,cosine,mn=0.1", steps="100k")
     assert e.value.span == (19, 21)
+
+
+def test_scale_sub_spec_multiplies_the_lr_and_round_trips():
+    """``scale=[...]``: a multiplier curve (relative levels, the companions' sub-spec syntax) on the LR curve."""
+    from lrplan.evaluate import lr, lr_at
+
+    base = parse_spec("warmup=100,cosine,total=1000,peak=1e-3")
+    s = parse_spec("warmup=100,cosine,total=1000,peak=1e-3,scale=[constant=500,linear=100(from=0.25,to=1),constant]")
+    assert s.lr == base.lr and s.scale is not None and not s.scale.segments[1].a.absolute
+    text = print_spec(s)
+    assert text.endswith(",scale=[constant=500,linear=100(from=0.25,to=1),constant=400]")
+    assert parse_spec(text) == s
+    ks = [0, 499, 500, 550, 600, 999]
+    factors = [1.0, 1.0, 0.25, 0.625, 1.0, 1.0]  # 0.25 + 0.75 * 50 / 100 at step 550
+    for k, f in zip(ks, factors):
+        assert lr_at(s, k) == pytest.approx(f * lr_at(base, k), rel=1e-15)
+    assert lr(s, ks) == pytest.approx([f * v for f, v in zip(factors, lr(base, ks))], rel=1e-15)
+    half = parse_spec("warmup=100,cosine,total=1000,peak=1e-3,scale=0.5")
+    assert print_spec(half).endswith(",scale=0.5") and lr_at(half, 300) == pytest.approx(0.5 * lr_at(base, 300))
+    assert parse_spec("warmup=100,cosine,total=1000").scale is None
+
+
+@pytest.mark.parametrize("spec,message,caret", [
+    ("cosine,total=1000,peak=1e-3,scale=[constant(at_lr=1e-4)]", "scale multiplies the LR: its levels are ratios",
+     "[constant(at_lr=1e-4)]"),
+    ("cosine,total=1000,scale=[min=0.1]", "unknown phase or option 'min'", "min"),
+    ("cosine,total=1000,scale=[cosin]", "unknown phase or option 'cosin'", "cosin"),
+])
+def test_scale_sub_spec_errors(spec, message, caret):
+    with pytest.raises(SpecError) as e:
+        parse_spec(spec)
+    text = e.value.render()
+    assert message in text
+    line, marks = text.splitlines()[1:3]
+    start = marks.index("^")
+    assert line[start:start + marks.count("^")] == caret

@@ -26,7 +26,7 @@ RESUME_NOTE = ("resume_from_checkpoint rebuilds the scheduler from the current a
                "scheduler.pt's last_epoch (a LambdaLR keeps no parameters): keep learning_rate, warmup and max_steps "
                "unchanged")
 FIELDS = ("alternate_lr_scheduler_type", "cosine_min_lr_ratio", "cosine_constant_lr_ratio", "lr_quadratic_warmup",
-          "jagged_restart_steps")
+          "jagged_restart_steps", "jagged_restart_warmup_steps", "jagged_restart_anneal_steps")
 
 
 def _fields(d: Path) -> dict:
@@ -83,18 +83,21 @@ def read(found, opts: ReadOptions, config: str | None) -> Info:
     except LrplanError as e:
         raise CheckpointError(f"{found.path}/training_args.bin: {e.render().removeprefix('error: ')}") from None
     info.loaded = relabel(loaded, f"{found.path} training_args.bin")
-    if str(fields.get("alternate_lr_scheduler_type")) == "rex":
-        _rex_position(info)
+    rex, jagged = str(fields.get("alternate_lr_scheduler_type")) == "rex", bool(fields.get("jagged_restart_steps"))
+    if rex or jagged:
+        _rex_position(info, rex + jagged, " and ".join(n for n, on in (("RexLR", rex),
+                                                                       ("JaggedLRRestartScheduler", jagged)) if on))
     return info
 
 
-def _rex_position(info: Info) -> None:
-    """RexLR's constructor steps once (frameworks/axolotl.py): its last_epoch is global_step + 1 in a sound run."""
+def _rex_position(info: Info, lead: int = 1, who: str = "RexLR") -> None:
+    """RexLR's and JaggedLRRestartScheduler's constructors step once each (frameworks/axolotl.py): the saved
+    last_epoch is global_step + lead in a sound run."""
     le, gs = info.position.get("scheduler.last_epoch"), info.position.get("global_step")
-    if isinstance(le, int) and isinstance(gs, int) and le == gs + 1:
+    if isinstance(le, int) and isinstance(gs, int) and le == gs + lead:
         info.notes = [n for n in info.notes if not n.startswith(f"scheduler.pt last_epoch {le} != global_step")]
-        info.notes.append(f"scheduler.pt last_epoch {le} = global_step {gs} + 1, as RexLR counts (its constructor "
-                          "steps once)")
+        why = "its constructor steps once" if lead == 1 else "each constructor steps once"
+        info.notes.append(f"scheduler.pt last_epoch {le} = global_step {gs} + {lead}, as {who} counts ({why})")
 
 
 def outcomes(info: Info, new, opts: ReadOptions):

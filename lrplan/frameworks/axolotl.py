@@ -16,12 +16,23 @@ Read from axolotl 0.19.0 (PyPI; the schedule code is byte-identical to git 067b0
   and truthy ``cosine_constant_lr_ratio`` -> ``get_cosine_schedule_with_warmup_decay_constant``; cosine +
   truthy ``cosine_min_lr_ratio`` -> ``get_cosine_schedule_with_min_lr``; else HF's ``get_scheduler``
   (lrplan/frameworks/hf/schedules.py).
-  ``jagged_restart_steps`` wraps the result in ``JaggedLRRestartScheduler``: not read (NOT_READ), since it
-  multiplies the inner curve (set one step ahead) by a per-restart ramp, and the IR has no product of curves.
+  ``jagged_restart_steps`` wraps the result in ``JaggedLRRestartScheduler`` (below; read as ``Schedule.scale``).
   A ratio of 0 is falsy: plain HF cosine.
 * ``utils/schedulers.py``: ``get_cosine_schedule_with_min_lr`` factor ``k / max(1, W)`` for ``k < W``,
   then ``(1 - r) * 0.5 * (1 + cos(pi * p)) + r``, ``p = (k - W) / max(1, N - W)``, unclamped past N;
   the constant variant runs the cosine to ``Cn = int(N * constant_lr_ratio)`` and holds ``r`` after.
+
+* ``utils/schedulers.py`` ``JaggedLRRestartScheduler(optimizer, inner, R, W, A, min_lr_scale=m)`` (wired by
+  ``SchedulerMixin.create_scheduler`` with ``W = jagged_restart_warmup_steps or 10``, ``A =
+  jagged_restart_anneal_steps or 1``, ``m = cosine_min_lr_ratio or 0.001``; ``core/builders/causal.py`` copies the
+  three keys into the TrainingArguments, the RL builder does not): its constructor passes the inner scheduler's
+  ``last_epoch`` (0 for a LambdaLR, 1 for RexLR) to torch's LRScheduler, which steps once, so update k uses
+  ``last_epoch e = k + 1`` (RexLR: k + 2); ``get_lr`` sets the inner's ``last_epoch = e`` and multiplies its
+  ``get_lr()`` by ``scale = t (1 - m) + m``: ``scale = 1`` while ``e < R - A``; else with ``p = e % R``, ``t = p / W``
+  for ``p < W``, else ``(R - p) / A`` for ``p > R - A``, else 1. lrplan reads the inner schedule one step ahead and
+  the scale as explicit pieces (up-ramp, 1, down-ramp per restart) through the end of the restart period holding
+  the run's last update, held after. Around OneCycleLR it raises ValueError at the run's last scheduler.step()
+  (step_num total_steps + 1): refused.
 
 The HF Trainer steps the LambdaLR once per optimizer update (after ``optimizer.step()``), so update k
 uses the factor at k: lrplan's step k, no shift (HF logs it at global_step k + 1). RexLR is the exception: it
@@ -30,6 +41,7 @@ passes ``last_epoch=0`` to torch's LRScheduler, whose constructor steps once, so
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from ..errors import InexpressibleError, LrplanError, did_you_mean
@@ -40,11 +52,7 @@ from .base import Candidate, Format, Loaded, ReadOptions
 DOCS = "see docs/frameworks/axolotl.md"
 # HF lr_scheduler_type names axolotl passes through, and its own two.
 OWN = ("one_cycle", "rex")
-NOT_READ = {
-    "jagged_restart_steps": "JaggedLRRestartScheduler (ReLoRA restarts) multiplies the inner schedule, one step "
-                            "ahead, by a per-restart warmup/anneal ramp; lrplan's schedule has no product of two "
-                            "curves, so it is not read",
-}
+MAX_RESTARTS = 100_000  # the scale is written out restart by restart
 MARKERS = ("base_model", "micro_batch_size", "num_epochs", "datasets", "sequence_len", "sample_packing",
            "cosine_min_lr_ratio", "lr_scheduler")
 
@@ -253,7 +261,115 @@ def _one_cycle(data: dict, W: int, N: int, lr: float) -> Schedule:
     return parse_spec(spec)
 
 
+def _jagged_int(data: dict, key: str, default: int) -> int:
+    """``cfg.<key> or default`` as axolotl takes it (a falsy value, ``false`` included, is the default)."""
+    v = data.get(key)
+    if not v:
+        return default
+    n = _num(int(v) if isinstance(v, bool) else v, key, integer=True, minimum=None)
+    if n < 1:
+        raise LrplanError(f"lrplan reads a positive number of steps here, got {n}", where=key)
+    return n
+
+
+def _ahead(curve: Curve, d: int) -> Curve:
+    """``curve`` read ``d`` steps ahead: step k gets what step k + d had."""
+    if curve.after == "periodic":
+        raise LrplanError("jagged_restart_steps around a periodic schedule is not read", where="jagged_restart_steps")
+    segs = []
+    for s in curve.segments:
+        if s.end is not None and s.end - d <= 0:
+            continue
+        start = max(s.start - d, 0.0)
+        segs.append(Segment(s.kind, start, None if s.end is None else s.end - d, s.a, s.b, s.params,
+                            origin=s.tau0 - d, span=s.span if s.end is None else s.span_value, label=s.label))
+    return Curve(tuple(segs), curve.after)
+
+
+def jagged_scale(R: int, W: int, A: int, m: float, lead: int, N: int) -> Curve:
+    """JaggedLRRestartScheduler's multiplier as IR pieces on lrplan's steps: update k uses its ``e = k + lead``.
+
+    Per restart period (e in [jR, (j+1)R), p = e - jR): an up-ramp ``m + (1 - m) p / W`` for p < min(W, R), 1, then
+    a down-ramp ``m + (1 - m) (R - p) / A`` from max(min(W, R), R - A) (where it is still 1); a scale of 1 replaces
+    all of it while e < R - A. Written out through the period holding update N - 1, held after."""
+    lo = Level(m)
+    u = min(W, R)
+    d = max(u, R - A)
+    periods = (N - 1 + lead) // R + 1
+    if periods > MAX_RESTARTS:
+        raise LrplanError(f"{periods} restarts: lrplan writes the restart ramps out one by one, up to "
+                          f"{MAX_RESTARTS}", where="jagged_restart_steps")
+    pieces: list[tuple] = []  # (start e, end e, a, b, origin e, span) or (start, end) for a scale of 1
+    for j in range(periods):
+        o = j * R
+        if u > 0:
+            pieces.append((o, o + u, lo, ONE, o, W))
+        if d > u:
+            pieces.append((o + u, o + d))
+        if R > d:
+            pieces.append((o + d, o + R, ONE, lo, o + R - A, A))
+    first = max(R - A, 0)  # e < R - A: a scale of 1
+    out: list[tuple] = [(0, first)] if first else []
+    for p in pieces:
+        if p[1] <= first:
+            continue
+        out.append((max(p[0], first), *p[1:]))
+    segs: list[Segment] = []
+    for p in out:
+        start, end = max(p[0] - lead, 0), p[1] - lead
+        if end <= 0:
+            continue
+        if len(p) == 2:
+            if segs and segs[-1].kind == "constant":
+                last = segs.pop()
+                start = last.start
+            segs.append(Segment("constant", float(start), float(end), ONE))
+        else:
+            segs.append(Segment("linear", float(start), float(end), p[2], p[3], origin=float(p[4] - lead),
+                                span=float(p[5])))
+    return Curve(tuple(segs), "hold")
+
+
 def from_config(data: dict, opts: ReadOptions = ReadOptions(), label: str = "axolotl config") -> Loaded:
+    ld = _from_config(data, opts, label)
+    if not data.get("jagged_restart_steps"):
+        return ld
+    if data.get("rl"):
+        note = (f"jagged_restart_steps is ignored: axolotl's RL trainer builder (rl: {data['rl']}) does not pass "
+                "the jagged_restart_* keys on")
+        return Loaded(ld.schedule, ld.format, ld.label, (*ld.notes, note), ld.step_name, ld.raw)
+    kind = ld.raw["_axolotl"]["kind"]
+    N = ld.raw["_axolotl"]["N"]
+    R = _num(int(data["jagged_restart_steps"]) if isinstance(data["jagged_restart_steps"], bool)
+             else data["jagged_restart_steps"], "jagged_restart_steps", integer=True, positive=True)
+    if kind == "one_cycle":
+        raise LrplanError("JaggedLRRestartScheduler around one_cycle (OneCycleLR) runs it one step ahead, so "
+                          f"OneCycleLR raises ValueError at the run's last scheduler.step() (step {N + 1} of {N}); "
+                          "axolotl cannot finish this run", where="jagged_restart_steps",
+                          hint="use lr_scheduler cosine (or another HF type) with jagged_restart_steps")
+    W = _jagged_int(data, "jagged_restart_warmup_steps", 10)
+    A = _jagged_int(data, "jagged_restart_anneal_steps", 1)
+    ratio = data.get("cosine_min_lr_ratio")
+    m = _floor_ratio(data, "cosine_min_lr_ratio") if ratio else 0.001
+    lead = 2 if kind == "rex" else 1  # RexLR's own constructor step, then the wrapper's
+    s = ld.schedule
+    scale = jagged_scale(R, W, A, m, lead, N)
+    s = s.with_(lr=_ahead(s.lr, 1), scale=scale)
+    end = int(scale.end)
+    notes = ld.notes + (
+        f"jagged_restart_steps {R}: axolotl's JaggedLRRestartScheduler multiplies the schedule by a restart scale, "
+        f"{m:g} -> 1 over jagged_restart_warmup_steps {W} after every multiple of {R} (not the first) and 1 -> {m:g} "
+        f"over jagged_restart_anneal_steps {A} before it (min_lr_scale "
+        + ("cosine_min_lr_ratio)" if ratio else "0.001, axolotl's default: cosine_min_lr_ratio is unset)"),
+        "JaggedLRRestartScheduler's constructor steps once more: update k uses the inner schedule (and the scale) "
+        f"at its step k + {lead}" + (" (RexLR steps once itself)" if lead == 2 else ""),
+        (f"past update {end - 1} (the end of the restart period holding the run's last update) lrplan holds the "
+         "scale; axolotl keeps restarting"),
+    )
+    return Loaded(s, "axolotl", ld.label, notes, step_name, ld.raw)
+
+
+def _from_config(data: dict, opts: ReadOptions, label: str) -> Loaded:
     notes: list[str] = []
     applied: list[str] = []
     raw = dict(data, _defaults_applied=applied)
@@ -269,9 +385,6 @@ def from_config(data: dict, opts: ReadOptions = ReadOptions(), label: str = "axo
         applied.append("lr_scheduler")
     if not isinstance(kind, str):
         raise LrplanError(f"must be a scheduler name, got {kind!r}", where="lr_scheduler")
-    for key, why in NOT_READ.items():
-        if data.get(key):
-            raise LrplanError(why, where=key, hint="write the schedule as a spec, or read the run's logged LRs")
     quadratic = data.get("lr_quadratic_warmup")
     if quadratic is not None and not isinstance(quadratic, bool):
         raise LrplanError(f"must be true or false, got {quadratic!r}", where="lr_quadratic_warmup")
@@ -396,6 +509,56 @@ def _hf_candidates(schedule: Schedule, T: int):
         yield out
 
 
+def _inner_candidates(schedule: Schedule, T: int) -> list[dict]:
+    return [*_own_candidates(schedule, T), *_rex_candidates(schedule, T), *_quadratic_candidates(schedule, T),
+            *_hf_candidates(schedule, T)]
+
+
+def _behind(curve: Curve) -> Curve:
+    """The inverse of ``_ahead(curve, 1)``: step k gets what step k - 1 had (the first piece reaches back to 0)."""
+    segs = []
+    for i, s in enumerate(curve.segments):
+        segs.append(Segment(s.kind, 0.0 if i == 0 else s.start + 1, None if s.end is None else s.end + 1, s.a, s.b,
+                            s.params, origin=s.tau0 + 1, span=s.span if s.end is None else s.span_value,
+                            label=s.label))
+    return Curve(tuple(segs), curve.after)
+
+
+def _jagged_candidates(schedule: Schedule, T: int):
+    """A scale curve as JaggedLRRestartScheduler's (R, W, A, m) around an inner axolotl schedule one step behind; the
+    readback gate checks each guess (read from the ramps: W and m from the up-ramps, A from the down-ramps, R from
+    their spacing or, with one restart, from where the first ramp sits)."""
+    segs = schedule.scale.segments
+    ups = [s for s in segs if s.kind == "linear" and s.b == ONE and s.a != ONE]
+    downs = [s for s in segs if s.kind == "linear" and s.a == ONE and s.b != ONE]
+    if any(s.kind not in ("linear", "constant") for s in segs) or not (ups or downs):
+        return
+    floors = {s.a for s in ups} | {s.b for s in downs}
+    if len(floors) != 1:
+        return
+    m = next(iter(floors)).value
+    W = ups[0].span_value if ups else 10.0
+    A = downs[0].span_value if downs else 1.0
+    if not (_whole(W) and _whole(A)) or not 0 < m <= 1:
+        return
+    W, A = int(W), int(A)
+    inner = schedule.with_(lr=_behind(schedule.lr), scale=None)
+    for fields in _inner_candidates(inner, T):
+        lead = 2 if fields["lr_scheduler"] == "rex" else 1
+        guesses = [b.tau0 - a.tau0 for ramps in (ups, downs) for a, b in itertools.pairwise(ramps)]
+        guesses += [ups[0].tau0 + lead] if ups else []
+        guesses += [downs[0].tau0 + lead + A] if downs else []
+        ratio = fields.get("cosine_min_lr_ratio")
+        if (ratio or 0.001) != m:
+            if ratio is not None or fields["lr_scheduler"] in ("cosine", "rex"):
+                continue  # there cosine_min_lr_ratio also sets the inner schedule's floor
+            fields = dict(fields, cosine_min_lr_ratio=m)
+        for R in dict.fromkeys(guesses):
+            if _whole(R) and R >= 1:
+                yield dict(fields, jagged_restart_steps=int(R), jagged_restart_warmup_steps=W,
+                           jagged_restart_anneal_steps=A)
+
+
 def _text(fields: dict, schedule: Schedule, T: int, opts) -> str:
     import yaml
 
@@ -424,9 +587,10 @@ def write(schedule: Schedule, opts):
     T = int(schedule.total)
     why = ("no axolotl lr_scheduler (HF's types, rex, cosine with cosine_min_lr_ratio / cosine_constant_lr_ratio "
            "or lr_quadratic_warmup) reproduces it")
+    if schedule.scale is not None:
+        why += " under jagged_restart_steps restarts matching its scale curve"
     seen = []
-    for fields in [*_own_candidates(schedule, T), *_rex_candidates(schedule, T), *_quadratic_candidates(schedule, T),
-                   *_hf_candidates(schedule, T)]:
+    for fields in (_jagged_candidates(schedule, T) if schedule.scale is not None else _inner_candidates(schedule, T)):
         if fields in seen:
             continue
         seen.append(fields)

@@ -244,12 +244,22 @@ def data_lines(schedule: Schedule) -> list[str]:
                   assign("RUN_SIZES", list(r.size))]
         if axis.unit == "tokens":
             lines.append(assign("SEQ_LEN", float(axis.seq_len)))
+    scale = schedule.scale
+    if scale is not None:  # a multiplier of the LR curve (e.g. axolotl's per-restart ramps)
+        lines += [comment("The LR above is multiplied by a scale curve: the same kind of pieces, a and b multipliers."),
+                  assign("SCALE_SEGMENTS", [segment_data(s, 1.0) for s in scale.segments]),
+                  assign("SCALE_STARTS", [float(s.start) for s in scale.segments])]
+        if scale.end is not None and scale.after != "continue":
+            lines.append(assign("SCALE_END", float(scale.end)))
+            if scale.after == "hold":
+                lines.append(assign("SCALE_HOLD", float(end_value(scale.segments[-1], 1.0))))
     return lines
 
 
 def function_lines(schedule: Schedule) -> list[str]:
     """Shape helpers, the position map and ``lr_at(step)``."""
-    kinds = sorted({code_kind(s) for s in schedule.lr.segments})
+    kinds = sorted({code_kind(s) for s in (*schedule.lr.segments, *(schedule.scale.segments if schedule.scale
+                                                                      else ()))})
     shapes = [SHAPE_CODE[k].strip("\n") + "\n" for k in kinds]
     used = [name for name in SAFE_MATH if any(name + "(" in code for code in shapes)]
     out = [SAFE_MATH[name].strip("\n") + "\n" for name in used] + shapes
@@ -264,19 +274,31 @@ def function_lines(schedule: Schedule) -> list[str]:
             "    samples = RUN_SAMPLES[i] + (step - RUN_STEPS[i]) * RUN_SIZES[i]",
             "    return float(samples) * SEQ_LEN" if unit == "tokens" else "    return float(samples)",
         ]) + "\n")
-    body = ["def lr_at(step):",
-            '    """The LR that optimizer update `step` (0-based) uses."""',
-            "    x = _position(step)" if unit != "steps" else "    x = float(step)"]
-    curve = schedule.lr
-    if curve.end is not None and curve.after == "hold":
-        body += ["    if x >= END:", "        return HOLD_LR  # the curve holds its end value"]
-    elif curve.end is not None and curve.after == "periodic":
-        body += ["    if x >= END:", "        x = math.fmod(x, END)  # the whole curve repeats"]
-    body += ["    seg = SEGMENTS[max(bisect.bisect_right(STARTS, x) - 1, 0)]",
-             '    value = _SHAPES[seg["shape"]](seg["a"], seg["b"], x - seg["origin"], seg["span"], **seg["params"])',
-             "    return max(value, 0.0)"]
-    out.append("\n".join(body) + "\n")
+    pos = "_position(step)" if unit != "steps" else "float(step)"
+    if schedule.scale is None:
+        body = ["def lr_at(step):", '    """The LR that optimizer update `step` (0-based) uses."""', f"    x = {pos}"]
+        out.append("\n".join(body + _curve_body(schedule.lr, "", "HOLD_LR", "max(value, 0.0)")) + "\n")
+        return out
+    out.append("\n".join(["def _unscaled(x):", '    """The LR curve at position x, before the scale."""',
+                          *_curve_body(schedule.lr, "", "HOLD_LR", "max(value, 0.0)")]) + "\n")
+    out.append("\n".join(["def _scale(x):", '    """The multiplier of the LR at position x."""',
+                          *_curve_body(schedule.scale, "SCALE_", "SCALE_HOLD", "value")]) + "\n")
+    out.append("\n".join(["def lr_at(step):", '    """The LR that optimizer update `step` (0-based) uses."""',
+                          f"    x = {pos}", "    return _unscaled(x) * _scale(x)"]) + "\n")
     return out
+
+
+def _curve_body(curve, prefix: str, hold: str, result: str) -> list[str]:
+    """Lines evaluating ``curve`` at ``x`` from the constants named ``{prefix}SEGMENTS`` ...; returns ``result``."""
+    body = []
+    if curve.end is not None and curve.after == "hold":
+        body += [f"    if x >= {prefix}END:", f"        return {hold}  # the curve holds its end value"]
+    elif curve.end is not None and curve.after == "periodic":
+        body += [f"    if x >= {prefix}END:", f"        x = math.fmod(x, {prefix}END)  # the whole curve repeats"]
+    body += [f"    seg = {prefix}SEGMENTS[max(bisect.bisect_right({prefix}STARTS, x) - 1, 0)]",
+             '    value = _SHAPES[seg["shape"]](seg["a"], seg["b"], x - seg["origin"], seg["span"], **seg["params"])',
+             f"    return {result}"]
+    return body
 
 
 def closed_form_module(schedule: Schedule) -> list[str]:

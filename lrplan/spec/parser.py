@@ -117,10 +117,11 @@ def parse_spec(src: str, *, steps: str | float | None = None, lr: float | None =
             companions[name] = _companion(options[name], ctx)
     groups = tuple((node.name[len("group."):], _companion(node, ctx)) for key, node in options.items()
                    if key.startswith("group."))
+    scale = _companion(options["scale"], ctx, relative=True) if "scale" in options else None
     try:
         return Schedule(lr=curve, peak_lr=ctx.peak, total=ctx.total, axis=ctx.axis,
                         weight_decay=companions.get("wd"),
-                        momentum=companions.get("momentum", ctx.onecycle_momentum), groups=groups)
+                        momentum=companions.get("momentum", ctx.onecycle_momentum), groups=groups, scale=scale)
     except ScheduleError as e:
         raise SpecError(e.message, source=src, span=(0, len(src)), hint=e.hint) from None
 
@@ -325,13 +326,18 @@ def _build_curve(phases: list[Item], ctx: _Ctx, after: str) -> Curve:
         raise ctx.fail(e.message, phases[-1]) from None
 
 
-def _companion(node: Item, ctx: _Ctx) -> Curve:
+def _companion(node: Item, ctx: _Ctx, *, relative: bool = False) -> Curve:
+    """``wd=``/``momentum=``/``group.X=`` (absolute levels), or ``scale=`` (``relative``: a multiplier of the
+    LR curve, levels are ratios, it starts from 1 and decays to 0 unless told, as the LR curve's phases do)."""
     v = _need_value(ctx, node)
-    sub = _Ctx(ctx.src, companion=True, total=ctx.total, axis=ctx.axis, peak=ctx.peak,
-               min_level=Level(0.0, True), init_level=Level(0.0, True))
+    sub = _Ctx(ctx.src, companion=not relative, total=ctx.total, axis=ctx.axis, peak=None if relative else ctx.peak,
+               min_level=Level(0.0, not relative), init_level=Level(0.0, not relative))
     if v.items is None:
         x = ctx.number(v)
-        return Curve((Segment("constant", 0.0, None, Level(x, True), Level(0.0, True)),))
+        try:
+            return Curve((Segment("constant", 0.0, None, Level(x, not relative), Level(0.0, not relative)),))
+        except ScheduleError as e:
+            raise ctx.fail(e.message, v) from None
     phases, options = _split(v.items, sub, ("after",))
     after = "hold"
     if "after" in options:
@@ -341,4 +347,7 @@ def _companion(node: Item, ctx: _Ctx) -> Curve:
         after = av.text
     if not phases:
         raise sub.fail(f"{node.name} needs at least one phase", v)
-    return _build_curve(phases, sub, after)
+    curve = _build_curve(phases, sub, after)
+    if relative and any(lv.absolute for s in curve.segments for lv in (s.a, s.b)):
+        raise ctx.fail("scale multiplies the LR: its levels are ratios (from=, to=, at=), not LRs (from_lr= ...)", v)
+    return curve

@@ -34,15 +34,17 @@ def print_spec(s: Schedule) -> str:
             items.append(f"{name}=" + _companion(curve, s.total))
     for gname, curve in s.groups:
         items.append(f"group.{gname}=" + _companion(curve, s.total))
+    if s.scale is not None:
+        items.append("scale=" + _companion(s.scale, s.total, relative=True))
     return ",".join(items)
 
 
-def _companion(curve: Curve, total) -> str:
+def _companion(curve: Curve, total, *, relative: bool = False) -> str:
     segs = curve.segments
     if (len(segs) == 1 and segs[0].kind == "constant" and segs[0].end is None and curve.after == "hold"
             and segs[0].origin is None and segs[0].span is None and not segs[0].label):
         return num(segs[0].a.value)
-    inner = _curve_items(curve, None, companion=True, total=total)
+    inner = _curve_items(curve, None, companion=not relative, total=total)
     if curve.after != "hold":
         inner.append("after=" + curve.after)
     return "[" + ",".join(inner) + "]"
@@ -77,7 +79,7 @@ def _curve_items(curve: Curve, floor: Level | None, *, companion: bool, total) -
 
 def _segment(seg: Segment, current: Level, min_level: Level, zero: Level, companion: bool,
              *, open_needs_word: bool, is_last: bool) -> str:
-    warmup = seg.label == "warmup" and seg.kind in WARMUP_SHAPES
+    warmup = seg.label == "warmup" and seg.kind in WARMUP_SHAPES and seg.end is not None  # warmup= needs a length
     word = "warmup" if warmup else seg.kind
     args: list[str] = []
     if warmup and seg.kind != "linear":

@@ -14,7 +14,7 @@ MACROS = ("warmup", "onecycle")
 PHASE_WORDS = tuple(SHAPES) + tuple(ALIASES) + MACROS
 
 LR_OPTIONS = ("peak", "lr", "min", "min_lr", "init", "init_lr", "total", "steps", "after", "axis", "gbs",
-              "seq", "rampup", "bsched", "wd", "momentum")
+              "seq", "rampup", "bsched", "wd", "momentum", "scale")
 COMMON_ARGS = ("from", "from_lr", "to", "to_lr", "at", "at_lr", "shift", "span", "label")
 
 # Where a phase starts and ends by default ("current" = where the previous phase ended).

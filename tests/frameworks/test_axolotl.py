@@ -221,6 +221,7 @@ REAL = {
     "llama-2__gptq-lora.yml": 10_000,  # lr_quadratic_warmup
     "archived__cerebras__btlm-ft.yml": 10_000,  # lr_quadratic_warmup
     "tests-e2e__test_schedulers__rex.yaml": 10_000,  # rex; its max_steps 20 wins
+    "llama-2__relora.yml": 10_000,  # jagged_restart_steps 150 (ReLoRA), anneal_steps false -> 1
 }
 
 
@@ -241,13 +242,6 @@ def test_repository_configs_are_detected():
 
     for path in sorted(CONFIGS.glob("*.y*ml")):
         assert detect(path.read_text(), path) == "axolotl", path.name
-
-
-@pytest.mark.parametrize("name,field", [("llama-2__relora.yml", "jagged_restart_steps")])
-def test_unread_forms_are_refused_by_name(name, field):
-    with pytest.raises(LrplanError) as e:
-        FMT.read((CONFIGS / name).read_text(), None, ReadOptions(steps="1000"))
-    assert e.value.render().startswith(f"error: {field}: JaggedLRRestartScheduler")
 
 
 PAST_END = [({"lr_scheduler": "rex", "warmup_steps": 100, "cosine_min_lr_ratio": 0.1}, 10_000),
@@ -287,8 +281,12 @@ BAD = [
     ({"lr_scheduler": "cosine", "warmup_steps": 10, "warmup_ratio": 0.1}, {"steps": "100"},
      "warmup_ratio: warmup_steps and warmup_ratio are mutually exclusive"),
     ({"lr_scheduler": "cosin"}, {"steps": "100"}, "unknown lr_scheduler_type 'cosin'"),
-    ({"lr_scheduler": "rex", "jagged_restart_steps": 50}, {"steps": "100"},
-     "jagged_restart_steps: JaggedLRRestartScheduler (ReLoRA restarts) multiplies the inner schedule"),
+    ({"lr_scheduler": "cosine", "jagged_restart_steps": -5}, {"steps": "100"},
+     "jagged_restart_steps: must be positive, got int -5"),
+    ({"lr_scheduler": "cosine", "jagged_restart_steps": 50, "jagged_restart_warmup_steps": -1}, {"steps": "100"},
+     "jagged_restart_warmup_steps: lrplan reads a positive number of steps here, got -1"),
+    ({"lr_scheduler": "cosine", "jagged_restart_steps": 2.5}, {"steps": "100"},
+     "jagged_restart_steps: must be a whole number"),
     ({"lr_scheduler": "cosine", "lr_quadratic_warmup": "yes"}, {"steps": "100"},
      "lr_quadratic_warmup: must be true or false, got 'yes'"),
     ({"lr_scheduler": "rex", "cosine_min_lr_ratio": -0.1}, {"steps": "100"},
@@ -579,3 +577,212 @@ def test_nemo_megatron_cosine_converts_to_axolotl_exactly(axo, tmp_path):
         s._get_lr_called_within_step = True
         theirs.append(s.get_lr()[0])
     assert_lr_close(axolotl_lrs(axo, cfg, 100_000, ks, tmp_path), theirs, steps=ks)
+
+
+# ---- jagged_restart_steps: JaggedLRRestartScheduler around the inner schedule (Schedule.scale) -----------------
+
+JAGGED = [  # (config keys, total_num_steps); the wrapper multiplies the inner schedule by its restart ramps
+    ({"lr_scheduler": "cosine", "warmup_ratio": 0.1, "jagged_restart_steps": 150, "jagged_restart_warmup_steps": 10,
+      "jagged_restart_anneal_steps": False}, 10_000),  # examples/llama-2/relora.yml's keys (false: anneal 1)
+    ({"lr_scheduler": "cosine", "warmup_steps": 300, "jagged_restart_steps": 500, "jagged_restart_warmup_steps": 50,
+      "jagged_restart_anneal_steps": 50}, 10_000),  # docs/config-reference's example values
+    ({"lr_scheduler": "linear", "warmup_steps": 100, "jagged_restart_steps": 1000, "jagged_restart_anneal_steps": 37},
+     10_001),  # default warmup 10
+    ({"lr_scheduler": "constant_with_warmup", "warmup_steps": 100, "jagged_restart_steps": 997,
+      "jagged_restart_warmup_steps": 30, "jagged_restart_anneal_steps": 20}, 10_000),
+    ({"lr_scheduler": "cosine", "warmup_steps": 200, "cosine_min_lr_ratio": 0.1, "jagged_restart_steps": 500,
+      "jagged_restart_warmup_steps": 600}, 10_000),  # min-lr cosine; min_lr_scale = 0.1; warmup longer than R
+    ({"lr_scheduler": "cosine", "warmup_steps": 10, "cosine_min_lr_ratio": 0.05, "cosine_constant_lr_ratio": 0.7,
+      "jagged_restart_steps": 333, "jagged_restart_warmup_steps": 20, "jagged_restart_anneal_steps": 15}, 10_000),
+    ({"lr_scheduler": "rex", "warmup_steps": 100, "cosine_min_lr_ratio": 0.1, "jagged_restart_steps": 500,
+      "jagged_restart_anneal_steps": 700}, 10_000),  # RexLR: two steps ahead; anneal longer than R
+    ({"lr_scheduler": "cosine", "lr_quadratic_warmup": True, "warmup_steps": 100, "jagged_restart_steps": 300},
+     10_000),
+    ({"lr_scheduler": "cosine", "warmup_steps": 0, "jagged_restart_steps": 2, "jagged_restart_warmup_steps": 1},
+     10_000),  # the shortest restarts: the scale alternates
+]
+JAGGED_IDS = ["relora", "cosine-50-50", "linear", "constant_with_warmup", "min-lr-cosine", "constant-cosine", "rex",
+              "quadratic", "R2"]
+
+
+@pytest.mark.parametrize("keys,N", JAGGED, ids=JAGGED_IDS)
+def test_jagged_restarts_match_axolotl_every_step(axo, keys, N, tmp_path):
+    """Real axolotl's JaggedLRRestartScheduler around its real inner schedulers, every update of a >= 10k-step run
+    (and 40 past it, still inside the last restart period for all but R2)."""
+    cfg = dict(BASE, **keys)
+    n = N if keys["jagged_restart_steps"] == 2 else N + 40
+    theirs = axolotl_lrs(axo, cfg, N, n, tmp_path)
+    ld = FMT.read(yaml.safe_dump(cfg), None, ReadOptions(steps=str(N)))
+    assert ld.schedule.scale is not None and any("JaggedLRRestartScheduler" in note for note in ld.notes)
+    assert_lr_close(lr(ld.schedule, np.arange(n)), theirs)
+    from lrplan.evaluate import lr_at
+
+    for k in (0, 1, N // 3, N - 1):  # the scalar path agrees with the vectorised one
+        assert lr_at(ld.schedule, k) == pytest.approx(theirs[k], rel=1e-12, abs=1e-18)
+
+
+def test_jagged_actually_restarts(axo, tmp_path):
+    """Not vacuous: real axolotl's LR with the wrapper differs from the inner schedule alone right after a restart."""
+    keys, N = JAGGED[0]
+    cfg = dict(BASE, **keys)
+    plain = {k: v for k, v in cfg.items() if not k.startswith("jagged")}
+    a, b = axolotl_lrs(axo, cfg, N, 400, tmp_path), axolotl_lrs(axo, plain, N, 400, tmp_path / "plain")
+    assert a[149] < 0.01 * b[149] and a[200] == pytest.approx(b[201], rel=1e-12)  # one step ahead off the ramps
+
+
+def test_jagged_around_one_cycle_is_refused_as_axolotl_fails(axo, tmp_path):
+    """one_cycle + jagged_restart_steps: the wrapper runs OneCycleLR one step ahead, so real axolotl raises at the
+    run's last scheduler.step(); lrplan refuses the config, naming the field."""
+    cfg = dict(BASE, lr_scheduler="one_cycle", warmup_steps=100, jagged_restart_steps=150)
+    axolotl_lrs(axo, cfg, 1000, 999, tmp_path)  # runs until the last update
+    with pytest.raises(ValueError, match="Tried to step 1001 times"):
+        axolotl_lrs(axo, cfg, 1000, 1000, tmp_path / "full")
+    with pytest.raises(LrplanError) as e:
+        ours(cfg, [0], steps="1000")
+    assert e.value.render().startswith("error: jagged_restart_steps: JaggedLRRestartScheduler around one_cycle")
+    r = run_cli("at-step", "5", "-", "--steps", "1000", "--from", "axolotl", input=yaml.safe_dump(cfg))
+    assert r.returncode == 2 and "one_cycle" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_jagged_ignored_by_the_rl_builder():
+    """core/builders/rl.py does not pass the jagged_restart_* keys on: with rl set, the inner schedule alone."""
+    cfg = dict(BASE, lr_scheduler="cosine", warmup_steps=10, jagged_restart_steps=50)
+    ld = FMT.read(yaml.safe_dump(dict(cfg, rl="dpo")), None, ReadOptions(steps="1000"))
+    plain = FMT.read(yaml.safe_dump({k: v for k, v in cfg.items() if k != "jagged_restart_steps"}), None,
+                     ReadOptions(steps="1000"))
+    assert ld.schedule == plain.schedule and any("RL trainer builder" in n for n in ld.notes)
+
+
+RELORA = CONFIGS / "llama-2__relora.yml"
+
+
+def _emitted_torch_lrs(code: str, n: int) -> np.ndarray:
+    import torch
+
+    class AdamW(torch.optim.AdamW):
+        def step(self, closure=None):  # the weights never change an LR (as in axolotl_lrs)
+            return None
+
+    opt = AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    ns = {"optimizer": opt}
+    exec(compile(code, "<lrplan --to torch>", "exec"), ns)  # noqa: S102 - lrplan's own emitted code
+    sched, got = ns["scheduler"], np.empty(n)
+    for k in range(n):
+        got[k] = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+    return got
+
+
+@pytest.mark.parametrize("keys,N", [JAGGED[0], JAGGED[4], JAGGED[6]], ids=["relora", "min-lr-cosine", "rex"])
+def test_cli_jagged_to_torch_runs_like_axolotl(axo, keys, N, tmp_path):
+    """`convert axolotl.yaml --to torch`: the emitted LambdaLR multiplies by the restart scale; stepped by real torch
+    it gives real axolotl's LR at every update."""
+    path = tmp_path / "axolotl.yaml"
+    cfg = dict(BASE, max_steps=N, **keys)
+    path.write_text(yaml.safe_dump(cfg))
+    r = run_cli("convert", str(path), "--to", "torch")
+    assert r.returncode == 0, r.stderr
+    assert "SCALE_SEGMENTS" in r.stdout and "_scale(x)" in r.stdout
+    assert_lr_close(_emitted_torch_lrs(r.stdout, N), axolotl_lrs(axo, cfg, N, N, tmp_path / "axolotl"))
+
+
+def test_cli_relora_round_trips_through_spec_and_json(axo, tmp_path):
+    """The repository's ReLoRA config: `--to spec` prints the scale as `scale=[...]`, `--to json` as "scale"; both
+    read back to the same schedule, and that schedule is real axolotl's LR at every update."""
+    ld = FMT.read(RELORA.read_text(), RELORA, ReadOptions(steps="10000"))
+    r = run_cli("convert", str(RELORA), "--steps", "10000", "--to", "spec")
+    assert r.returncode == 0, r.stderr
+    spec = r.stdout.strip()
+    assert ",scale=[" in spec and spec.count("linear=") > 100
+    back = parse_spec(spec)
+    assert back == ld.schedule and back.scale == ld.schedule.scale
+    r = run_cli("convert", str(RELORA), "--steps", "10000", "--to", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["scale"]["segments"][0] == {"kind": "constant", "start": 0.0, "end": 148.0,
+                                           "a": {"value": 1.0, "absolute": False},
+                                           "b": {"value": 0.0, "absolute": False}}  # e = k + 1 < R - A = 149
+    out = tmp_path / "relora.json"
+    out.write_text(r.stdout)
+    assert get("json").read(out.read_text(), out, ReadOptions()).schedule == ld.schedule
+    r = run_cli("table", str(out), "--at", "0,148,149,150,159,160", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    got = [p["lr"] for p in json.loads(r.stdout)["points"]]
+    theirs = axolotl_lrs(axo, yaml.safe_load(RELORA.read_text()), 10_000, 10_000, tmp_path)
+    assert_lr_close(got, theirs[[0, 148, 149, 150, 159, 160]])
+    assert_lr_close(lr(back, np.arange(10_000)), theirs)
+
+
+def test_cli_jagged_other_targets_refuse_it():
+    """A target with no multiplier exits 3 saying why (the scale), with nothing on stdout; --approx names the gap."""
+    for target in ("megatron", "torchtitan", "nemo", "torchtune"):
+        r = run_cli("convert", str(RELORA), "--steps", "10000", "--to", target)
+        assert r.returncode == ExitCode.INEXPRESSIBLE and r.stdout == "", (target, r.stderr)
+        assert "multiplied by a scale curve" in r.stderr and "jagged_restart_steps" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    r = run_cli("convert", str(RELORA), "--steps", "10000", "--to", "hf", "--variant", "yaml")
+    assert r.returncode == ExitCode.INEXPRESSIBLE and r.stdout == "" and "nearest" in r.stderr, r.stderr
+    r = run_cli("convert", str(RELORA), "--steps", "10000", "--to", "megatron", "--approx")
+    assert r.returncode == 0 and "--lr-decay-style" in r.stdout and "largest difference" in r.stderr, r.stderr
+
+
+def test_cli_explain_says_a_multiplier_applies():
+    r = run_cli("explain", str(RELORA), "--steps", "10000")
+    assert r.returncode == 0, r.stderr
+    assert "A multiplier applies" in r.stdout and "between 0.001 and 1" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("keys", [{"lr_scheduler": "cosine", "warmup_steps": 30, "jagged_restart_steps": 150,
+                                   "jagged_restart_warmup_steps": 7, "jagged_restart_anneal_steps": 5},
+                                  {"lr_scheduler": "rex", "warmup_steps": 30, "cosine_min_lr_ratio": 0.1,
+                                   "jagged_restart_steps": 150, "jagged_restart_anneal_steps": 5}],
+                         ids=["cosine", "rex"])
+def test_checkpoint_of_a_jagged_run(axo, keys, tmp_path):
+    """checkpoint-1000/ of a 2000-step ReLoRA-style run: training_args.bin carries all three jagged_restart_* fields;
+    the LR around the next restarts is real axolotl's, and last_epoch = global_step + 1 (+ 1 more for RexLR) is the
+    wrappers' own count, not a mis-stepped run."""
+    import torch
+
+    cfg = dict(BASE, max_steps=2000, **keys)
+    full = axolotl_lrs(axo, cfg, 2000, 2000, tmp_path / "full")
+    run: dict = {}
+    axolotl_lrs(axo, cfg, 2000, 1000, tmp_path / "out", run)
+    d = tmp_path / "out" / "checkpoint-1000"
+    d.mkdir(parents=True)
+    torch.save(run["args"], d / "training_args.bin")
+    torch.save(run["scheduler"].state_dict(), d / "scheduler.pt")
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": 1000, "max_steps": 2000, "log_history": []}))
+    for k in (1000, 1044, 1046, 1048, 1049, 1051, 1055, 1999):  # the anneal (5) and rewarm (7) around e = 1050
+        r = run_cli("at-step", str(k), str(d), "--json")
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["framework"] == "axolotl" and doc["lr"] == pytest.approx(full[k], rel=1e-12), k
+    assert doc["check"]["match"] is True
+    assert not any("stepped a different number of times" in n for n in doc["notes"]), doc["notes"]
+
+
+@pytest.mark.parametrize("keys,N", [JAGGED[i] for i in (0, 2, 4, 6, 7)],
+                         ids=[JAGGED_IDS[i] for i in (0, 2, 4, 6, 7)])
+def test_jagged_written_back_runs_in_axolotl(axo, keys, N, tmp_path):
+    """Read a jagged config, print it as a spec, parse that, `--to axolotl`: the YAML has jagged_restart_* again,
+    and real axolotl runs it as it runs the original config (every update)."""
+    cfg = dict(BASE, max_steps=N, **keys)
+    ld = FMT.read(yaml.safe_dump(cfg), None, ReadOptions())
+    from lrplan.spec.printer import print_spec
+
+    w = emit(parse_spec(print_spec(ld.schedule)))
+    back = yaml.safe_load(w.text)
+    assert back["jagged_restart_steps"] == keys["jagged_restart_steps"] and back["lr_scheduler"] == keys["lr_scheduler"]
+    assert_lr_close(axolotl_lrs(axo, dict(back, base_model="x"), N, N, tmp_path / "back"),
+                    axolotl_lrs(axo, cfg, N, N, tmp_path / "orig"))
+
+
+def test_jagged_golden_and_refusal(golden):
+    ld = FMT.read(RELORA.read_text(), None, ReadOptions(steps="10000"))
+    golden("axolotl/llama-2__relora.yaml", emit(ld.schedule).text)
+    with pytest.raises(InexpressibleError) as e:  # a scale that is no restart ramp
+        emit(parse_spec("warmup=100,cosine,total=3000,peak=1e-3,scale=[constant=1000,linear=2000(to=0.5)]"))
+    assert "jagged_restart_steps restarts matching its scale curve" in e.value.message
+    r = run_cli("convert", "warmup=100,cosine,total=3000,peak=1e-3,scale=0.5", "--to", "axolotl")
+    assert r.returncode == ExitCode.INEXPRESSIBLE and r.stdout == "" and "axolotl cannot express" in r.stderr, r.stderr

@@ -178,21 +178,33 @@ def _schedule_fn(schedule: Schedule) -> list[str]:
             body.append("    x = x * SEQ_LEN")
     else:
         body.append("    x = step")
+    if schedule.scale is None:
+        return body + _curve_lines(curve, "", "HOLD_LR", "x", "value") + ["    return jnp.maximum(value, 0.0)"]
+    return body + ["    position = x"] + _curve_lines(curve, "", "HOLD_LR", "x", "value") + [
+        "    x = position  # the scale curve, at the same position (its own after-policy)"] + _curve_lines(
+        schedule.scale, "SCALE_", "SCALE_HOLD", "x", "scale") + ["    return jnp.maximum(value, 0.0) * scale"]
+
+
+def _curve_lines(curve, prefix: str, hold: str, x: str, out: str) -> list[str]:
+    """jnp lines setting ``out`` to ``curve`` at ``x`` from the constants ``{prefix}SEGMENTS`` ..."""
+    body = []
     if curve.end is not None and curve.after == "periodic":
-        body.append("    x = jnp.where(x >= END, jnp.mod(x, END), x)  # the whole curve repeats")
-    body += ["    idx = jnp.maximum(jnp.searchsorted(jnp.asarray(STARTS), x, side=\"right\") - 1, 0)",
-             "    value = jnp.zeros_like(x)",
-             "    for i, seg in enumerate(SEGMENTS):",
-             '        piece = _SHAPES[seg["shape"]](seg["a"], seg["b"], x - seg["origin"], seg["span"], **seg["params"])',
-             "        value = jnp.where(idx == i, piece, value)"]
+        body.append(f"    {x} = jnp.where({x} >= {prefix}END, jnp.mod({x}, {prefix}END), {x})"
+                    "  # the whole curve repeats")
+    body += [f"    idx = jnp.maximum(jnp.searchsorted(jnp.asarray({prefix}STARTS), {x}, side=\"right\") - 1, 0)",
+             f"    {out} = jnp.zeros_like({x})",
+             f"    for i, seg in enumerate({prefix}SEGMENTS):",
+             f'        piece = _SHAPES[seg["shape"]](seg["a"], seg["b"], {x} - seg["origin"], seg["span"], '
+             '**seg["params"])',
+             f"        {out} = jnp.where(idx == i, piece, {out})"]
     if curve.end is not None and curve.after == "hold":
-        body.append("    value = jnp.where(x >= END, HOLD_LR, value)  # the curve holds its end value")
-    body.append("    return jnp.maximum(value, 0.0)")
+        body.append(f"    {out} = jnp.where({x} >= {prefix}END, {hold}, {out})  # the curve holds its end value")
     return body
 
 
 def function_code(schedule: Schedule) -> list[str]:
-    kinds = sorted({code_kind(s) for s in schedule.lr.segments})
+    kinds = sorted({code_kind(s) for s in (*schedule.lr.segments, *(schedule.scale.segments if schedule.scale
+                                                                      else ()))})
     lines = ["import math", "", "import jax", "import jax.numpy as jnp", "",
              *X64_LINES, "", *data_lines(schedule), ""]
     for k in kinds:
@@ -245,7 +257,7 @@ SELF_HOLDING = {"constant", "linear", "poly", "cosine"}
 def builtin_pieces(schedule: Schedule) -> tuple[list[str], list[int]] | None:
     """optax calls and join boundaries for the whole curve, or None where it has no exact form."""
     curve, peak = schedule.lr, schedule.peak
-    if schedule.axis.unit != "steps" or curve.after == "periodic":
+    if schedule.axis.unit != "steps" or curve.after == "periodic" or schedule.scale is not None:
         return None
     if curve.after == "continue" and curve.end is not None and curve.segments[-1].kind not in ("exp", "constant"):
         return None
