@@ -540,6 +540,9 @@ HOSTILE = [
     "import nemo_run\nx = " + "1 + " * 5000 + "1\nrecipe.optim.config.lr = x\n",
     "import nemo_run\n" + "def f():\n    return 1\n" * 2000 + "x = [" + "f(), " * 60_000 + "]\n",
     "import nemo_run\nexec(\"open('{marker}', 'w')\")\n__import__('os').system('touch {marker}')\n",
+    # a huge expression the reader cannot evaluate, met 20,000 times: its message excerpt must not unparse it
+    "import nemo_run as run\ndef f():\n    return z[[" + ",".join(["0"] * 60_000) + "]]\n" + "f()\n" * 20_000,
+    "import nemo_run\n" + ("x = u" + ".a" * 900 + "\n") * 60,  # each attribute of an unknown, excerpted
 ]
 
 

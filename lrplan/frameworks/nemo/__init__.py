@@ -15,14 +15,14 @@ from .read import from_config  # noqa: F401
 
 
 def _is_recipe(text: str, path) -> bool:
-    from .recipe import looks_like_recipe
+    from .sniff import looks_like_recipe
 
     suffix = path.suffix.lower() if path is not None else ""
     return suffix == ".py" or (suffix == "" and looks_like_recipe(text))
 
 
 def _detect(text: str, path) -> int:
-    from .recipe import detect
+    from .sniff import detect
 
     return max(_read.detect(text, path), detect(text, path))
 

@@ -33,8 +33,8 @@ import os
 from dataclasses import dataclass, field
 
 from ...errors import LrplanError
+from .sniff import MAX_CHARS
 
-MAX_CHARS = 2_000_000  # the YAML reader's detection limit (read.py); a recipe is a few kB
 BUDGET = 50_000  # evaluated nodes per read, over every module it reads (llama3_8b.py takes a few hundred)
 MAX_CALLS = 24  # call depth
 MAX_INT_BITS = 256
@@ -93,6 +93,8 @@ class Cfg:
 
 @dataclass
 class Func:
+    """A function the file defines, with the module it closes over."""
+
     node: ast.FunctionDef | ast.AsyncFunctionDef
     module: Module
 
@@ -111,6 +113,8 @@ class _Stop(Exception):
 
 @dataclass
 class Module:
+    """A parsed source file: its tree and the names its top level binds."""
+
     label: str
     dotted: str
     tree: ast.Module
@@ -610,12 +614,34 @@ def _num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+TEXT_NODES = 64  # an excerpt of at most this many nodes: a hostile file's huge expression is never unparsed
+
+
 def _text(e) -> str:
+    """A short excerpt of ``e`` for a message (its nodes are counted first, and only up to TEXT_NODES)."""
+    if not _smaller_than(e, TEXT_NODES):
+        return f"an expression ({type(e).__name__})"
     try:
         s = ast.unparse(e)
     except Exception:  # noqa: BLE001 - unparse of a hostile tree: any failure just loses the excerpt
         return "an expression"
     return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _smaller_than(e, limit: int) -> bool:
+    """Does ``e`` have fewer than ``limit`` nodes? Depth first through lazy child iterators, so a list of a
+    million elements costs ``limit`` steps (ast.walk would queue every child first)."""
+    n, stack = 0, [iter((e,))]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+            continue
+        n += 1
+        if n >= limit:
+            return False
+        stack.append(ast.iter_child_nodes(node))
+    return True
 
 
 def _builtin(name: str, args: list, kwargs: dict, line: int, m: Module):

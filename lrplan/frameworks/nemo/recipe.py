@@ -33,7 +33,8 @@ from ...errors import LrplanError, did_you_mean
 from ...ir import ONE, Curve, Schedule, Segment
 from ...values import number
 from ..base import Loaded, ReadOptions
-from .pyeval import MAX_CHARS, Cfg, Func, Interpreter, Unknown, nemo_source
+from .pyeval import Cfg, Func, Interpreter, Unknown, nemo_source
+from .sniff import detect, looks_like_recipe  # noqa: F401 - the reader's detection, light
 from .tables import (
     NEMO2_STEPPING,
     NEMO2_WRAPPERS,
@@ -45,22 +46,10 @@ from .tables import (
 )
 
 WRAPPERS = {**{k: v[1] for k, v in NEMO2_WRAPPERS.items()}, WSD_WRAPPER: WSD_WRAPPER_DEFAULTS}
-_IMPORT = re.compile(r"^[ \t]*(?:from|import)[ \t]+(?:nemo_run|nemo)\b", re.MULTILINE)
 OPTIM_MODULES = ("MegatronOptimizerModule", "PytorchOptimizerModule")
 NOT_KEYS = ("recipe", "nemo_source")  # --set keys that are not values
 DOCS = "see docs/frameworks/nemo.md (NeMo 2.x)"
 
-
-def looks_like_recipe(text: str) -> bool:
-    return len(text) <= MAX_CHARS and _IMPORT.search(text) is not None
-
-
-def detect(text: str, path) -> int:
-    suffix = path.suffix.lower() if path is not None else ""
-    if suffix not in ("", ".py") or not looks_like_recipe(text):
-        return 0
-    names = tuple(WRAPPERS) + tuple(RECIPES) + ("pretrain_recipe", "finetune_recipe", "lr_scheduler")
-    return 9 if any(n in text for n in names) else 5
 
 
 # ---- the adam.py helpers, from the table -----------------------------------------------------------
