@@ -119,7 +119,11 @@ def lr(schedule: Schedule, steps, *, curve: Curve | None = None, clamp: bool = T
 
 def lr_at(schedule: Schedule, step: float) -> float:
     """LR used by one optimizer step, without numpy."""
-    x = position(schedule.axis, float(step), math_ops)
+    return lr_at_position(schedule, position(schedule.axis, float(step), math_ops))
+
+
+def lr_at_position(schedule: Schedule, x: float) -> float:
+    """The LR at axis position ``x`` (samples or tokens consumed, or the step), the scale applied."""
     v = curve_value(schedule.lr, schedule.peak, x)
     return v if schedule.scale is None else v * curve_value(schedule.scale, 1.0, x, clamp=False)
 

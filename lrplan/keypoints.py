@@ -52,6 +52,9 @@ def phase_at(s: Schedule, step: float, starts: list[float] | None = None) -> str
     return phase_label(s.lr.segments[i]) if i >= 0 else ""
 
 
+SCALE_KEY_POINTS = 24  # a scale curve with at most this many pieces gets a key point at each
+
+
 def key_steps(s: Schedule) -> list[tuple[int, str]]:
     """Start, the first step of every phase (and the last of the one before), 25/50/75/90 %, end."""
     out: list[tuple[int, str]] = [(0, "start")]
@@ -60,6 +63,11 @@ def key_steps(s: Schedule) -> list[tuple[int, str]]:
         if k > 0:
             out.append((k - 1, f"last {phase_label(prev)} step"))
         out.append((k, f"{phase_label(seg)} starts"))
+    scale = s.scale.segments if s.scale is not None else ()
+    if len(scale) <= SCALE_KEY_POINTS:  # the multiplier's own changes (restart ramps); a long periodic one is
+        for seg in scale[1:]:  # shown by the curve, not by a key point per period
+            k = int(math.ceil(step_of_position(s.axis, seg.start)))
+            out.append((k, f"scale {phase_label(seg)} starts"))
     n = total_steps(s)
     if n is None:
         end = s.lr.end

@@ -148,3 +148,10 @@ def test_cli_errors(args, message):
 def test_needs_a_stable_phase():
     with pytest.raises(LrplanError, match="branch needs a stable"):
         branches(parse_spec("warmup=100,cosine", steps="10k"), "50%", "10%")
+
+
+def test_a_scaled_schedule_is_refused_not_branched_without_its_scale():
+    """A branch built from the LR curve alone would drop the multiplier (twice the LR here)."""
+    r = run_cli("branch", "warmup=100,constant,1-sqrt=10%,scale=0.5,peak=1e-3", "--steps", "1000", "--at", "100%",
+                "--decay", "10%", "--to", "spec")
+    assert r.returncode == 3 and "scale curve" in r.stderr and not r.stdout

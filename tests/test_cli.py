@@ -238,3 +238,13 @@ def test_convert_help_names_every_target():
     text = " ".join(r.stdout.split())
     missing = [name for name in frameworks.writers() if f"{name}," not in text and f"{name}." not in text]
     assert not missing, missing
+
+
+def test_table_key_points_include_the_scale_changes():
+    import json
+
+    r = run_cli("table", "warmup=100,cosine,scale=[constant=300,linear=100(from=0.01,to=1),constant],peak=1e-3",
+                "--steps", "1000", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    notes = {p["step"]: p["note"] for p in json.loads(r.stdout)["points"]}
+    assert "scale linear starts" in notes[300] and "scale constant starts" in notes[400]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import LrplanError
+from ..errors import InexpressibleError, LrplanError
 from ..ir import ZERO, Axis, Curve, Level, Schedule, Segment
 from .extend import _clip
 
@@ -74,6 +74,10 @@ def branches(s: Schedule, at: str, decay: str, shape: str | None = None) -> list
                           hint="convert it to steps first (lrplan convert SOURCE --to spec on a steps axis)")
     if shape is not None and shape not in DECAY_KINDS:
         raise LrplanError(f"--shape must be one of {', '.join(DECAY_KINDS)}, got {shape!r}", where="--shape")
+    if s.scale is not None:
+        raise InexpressibleError("the schedule's LR is multiplied by a scale curve (per-restart ramps such as "
+                                 "axolotl's jagged_restart_steps): a branch would drop it",
+                                 hint="branch the schedule without its scale")
     start, end, level, kind, floor = stable_phase(s)
     kind = shape or kind
     total = s.total

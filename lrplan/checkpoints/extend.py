@@ -10,7 +10,7 @@ Pre-train"). Update r uses exactly L in every variant except --rewarm, where it 
 from __future__ import annotations
 
 from ..batch import position
-from ..errors import LrplanError
+from ..errors import InexpressibleError, LrplanError
 from ..evaluate import lr_at
 from ..ir import ZERO, Curve, Level, Schedule, Segment
 from ..ops import math_ops
@@ -54,6 +54,10 @@ def extend(s: Schedule, r: int, n: int, *, shape: str | None = None, wsd: int | 
         raise LrplanError("--wsd and --rewarm take a positive number of steps")
     if (wsd or 0) + (rewarm or 0) >= n - r:
         raise LrplanError(f"the extension from step {r} to {n} is too short for the requested phases")
+    if s.scale is not None:
+        raise InexpressibleError("the schedule's LR is multiplied by a scale curve (per-restart ramps such as "
+                                 "axolotl's jagged_restart_steps): an extension would drop the restarts",
+                                 hint="extend the run's own config (e.g. raise max_steps) instead")
     kind, params, floor = _old_decay(s.lr)
     if shape is not None:
         if shape not in DECAY_KINDS:

@@ -112,10 +112,10 @@ def at(ld: Loaded, info: Info, k: int | None = None) -> float:
     k = info.next_step if k is None else k
     if info.position_x is not None and s.axis.unit == "samples" and k >= info.next_step:
         from ..batch import advance
-        from ..evaluate import curve_value
+        from ..evaluate import lr_at_position
 
         x = advance(s.axis.batch, int(info.position_x), k - info.next_step)
-        return curve_value(s.lr, s.peak, x)
+        return lr_at_position(s, x)
     return lr_at(s, k)
 
 

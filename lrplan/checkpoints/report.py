@@ -123,13 +123,13 @@ def _plan(info: Info, new: Loaded, first_lr: float | None = None) -> dict:
 def _ends_above_floor(info: Info, new: Loaded, end: int | None) -> str | None:
     """A resumed run that stops before its schedule reaches the floor (a decay counted in samples that
     the new batch size and run length no longer cover), said with what the framework would need."""
-    from ..evaluate import curve_value
+    from ..evaluate import lr_at_position
     from . import module
 
     s = new.schedule
     if end is None or end <= info.next_step or s.lr.end is None or s.lr.after != "hold":
         return None
-    floor = curve_value(s.lr, s.peak, s.lr.end)
+    floor = lr_at_position(s, s.lr.end)
     reached = at(new, info, end)  # where the curve is once the last update is done
     if not reached > floor * (1 + 1e-9) + 1e-18:
         return None

@@ -170,6 +170,17 @@ def test_extend_is_continuous_and_reaches_floor(kw):
         assert values.max() == pytest.approx(3e-4, rel=1e-12)
 
 
+def test_extend_refuses_a_scaled_schedule():
+    """An extension of the LR curve alone would drop the restarts' ramps (axolotl jagged_restart_steps)."""
+    from lrplan.errors import InexpressibleError
+    from lrplan.spec import parse_spec
+
+    s = parse_spec("warmup=100,cosine,scale=[constant=300,linear=100(from=0.01,to=1),constant],peak=1e-3",
+                   steps="1000")
+    with pytest.raises(InexpressibleError, match="scale curve"):
+        extend(s, 350, 2000)
+
+
 def test_extend_past_the_end_of_a_finished_run():
     info = read_info(FIX / "hf" / "checkpoint-6")  # cosine to 0 finished at step 6
     new = extend(info.loaded.schedule, 6, 12, rewarm=2)
