@@ -117,7 +117,6 @@ _GROUPS = (("--lr", ("lr",)), ("--min-lr", ("min_lr",)), ("--lr-decay-style", ("
            ("--lr-decay-iters/-samples (or --train-iters/-samples)",
             ("lr_decay_iters", "lr_decay_samples", "train_iters", "train_samples")))
 _SCHEDULE_DESTS = {d for _, dests in _GROUPS for d in dests} | {"lr_wsd_decay_iters", "lr_wsd_decay_samples"}
-_WD_DESTS = ("weight_decay", "start_weight_decay", "end_weight_decay", "weight_decay_incr_style")
 
 
 def silent_fields(args: dict) -> list[str]:
@@ -174,10 +173,20 @@ def from_saved_state(args: dict, saved: dict, opts: ReadOptions, label: str) -> 
                           hint="pass --config with the run's flags")
     a["lr_wsd_decay_samples"] = wsd
     a["train_samples"] = _run_samples(args, saved, opts, G, D)
-    if all(args.get(d) is None for d in _WD_DESTS) and "start_wd" in saved:
+    if "start_wd" in saved:  # the saved weight decay is in force too, over its own length
         a.update(weight_decay=saved["start_wd"], start_weight_decay=saved["start_wd"],
                  end_weight_decay=saved["end_wd"], weight_decay_incr_style=saved["wd_incr_style"])
-    return from_args(a, opts, label=label, from_checkpoint=True)
+    ld = from_args(a, opts, label=label, from_checkpoint=True)
+    n = saved.get("wd_incr_steps")
+    if "start_wd" in saved and isinstance(n, int) and not isinstance(n, bool) and n > 0 and n != ld.schedule.total:
+        from dataclasses import replace
+
+        from ..frameworks.megatron.build import Plan, wd_curve
+
+        length = Plan(W=0, D=1, S=None, N_wd=n, total=int(ld.schedule.total), style="", wsd_style="")
+        wd = wd_curve(length, saved["wd_incr_style"], saved["start_wd"], saved["end_wd"])
+        ld = Loaded(replace(ld.schedule, weight_decay=wd), ld.format, ld.label, ld.notes, ld.step_name, ld.raw)
+    return ld
 
 
 def _run_samples(args: dict, saved: dict, opts: ReadOptions, G: int, D: int) -> int:
@@ -348,7 +357,9 @@ def outcomes(info: Info, new: Loaded | None, opts: ReadOptions) -> list[Outcome]
                            note="new warmup/decay/style, but peak and min LR from the checkpoint's param groups "
                                 "(core <= v0.19.0; later versions use the new --lr/--min-lr)"))
         out.append(Outcome("--use-checkpoint-opt_param-scheduler", at(old, info), old,
-                           note="the saved scheduler values win; the new schedule flags are ignored"))
+                           note="the saved scheduler values win; the new schedule flags are ignored (where the flags' weight "
+                                "decay differs, the first update after the load runs at it: load_state_dict steps "
+                                "the scheduler before it restores the weight-decay fields)"))
     fresh = new if new is not None else old
     out.append(Outcome("--no-load-optim / --finetune", lr_at(fresh.schedule, 0), fresh,
                        note="the scheduler is not loaded: warmup and decay restart from 0 while the iteration "

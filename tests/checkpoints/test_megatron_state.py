@@ -180,3 +180,30 @@ def test_args_at_odds_with_the_state_follow_megatron_load_state_dict(tmp_path):
     assert results["--use-checkpoint-opt_param-scheduler"].first_lr != results["--override-opt_param-scheduler"].first_lr
     r = run_cli("at-step", "10", str(root))
     assert r.returncode == 0 and "disagree" in r.stderr and "for warmup iterations do not match" in r.stdout
+
+
+@pytest.mark.framework
+def test_weight_decay_at_odds_follows_the_saved_state(tmp_path):
+    """The args say linear 0.01 -> 0.1; the state holds constant 0.01, which --use-checkpoint keeps in force
+    (after the first update after the load, which load_state_dict steps with the args' values)."""
+    from lrplan.evaluate import companion_values
+
+    state = _legacy(lambda st: st["args"].update(end_weight_decay=0.1, weight_decay_incr_style="linear"))
+    info = read_info(_save(tmp_path, state, 10))
+    assert any("end weight decay" in n for n in info.notes)
+    a = state["args"]
+    cls = {"max_lr": a["lr"], "min_lr": a["min_lr"], "lr_warmup_steps": a["lr_warmup_iters"] * 8,
+           "lr_decay_steps": a["lr_decay_iters"] * 8, "lr_decay_style": a["lr_decay_style"],
+           "wd_incr_steps": a["train_iters"] * 8, "start_wd": 0.01, "end_wd": 0.1, "wd_incr_style": "linear",
+           "use_checkpoint_opt_param_scheduler": True}
+    opt, sched = _real(**cls)
+    sched.load_state_dict(state["opt_param_scheduler"])
+    used = []
+    for _ in range(25):
+        used.append(opt.param_groups[0]["weight_decay"])
+        sched.step(increment=8)
+    ours = companion_values(info.loaded.schedule, "weight_decay", np.arange(10, 35))
+    assert used[0] != pytest.approx(0.01)  # the quirk: the first update after the load runs at the args' value
+    assert_lr_close(ours[1:], used[1:], what="weight decay")
+    how = {o.how: o for o in outcomes(info, None, ReadOptions())}
+    assert "first update after the load runs at it" in how["--use-checkpoint-opt_param-scheduler"].note
