@@ -253,3 +253,10 @@ def test_ctrl_c_during_a_streamed_table_exits_130_quietly():
         p.stdout.close()
         assert p.wait(timeout=60) == 130, fmt
         assert p.stderr.read() == b"", fmt
+
+
+def test_a_step_past_64_bits_in_json():
+    """orjson refuses integers past 64 bits; the table falls back to json.dumps rather than an internal error."""
+    r = run_cli("table", "warmup=10,cosine,peak=3e-4", "--steps", "1000", "--at", "100000000000000000000", "-f", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["points"][0]["step"] == 10**20

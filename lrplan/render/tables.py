@@ -135,7 +135,10 @@ def json_text(doc, floats) -> str:
     if all(math.isfinite(v) for v in floats):
         import orjson
 
-        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+        try:
+            text = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+        except orjson.JSONEncodeError:  # an integer past 64 bits (a step of --at 1e20): json.dumps writes it
+            return json.dumps(doc, indent=2) + "\n"
         return ascii_json(text) + "\n"
     return json.dumps(doc, indent=2) + "\n"
 
