@@ -347,7 +347,7 @@ _NEEDS_QUOTES = re.compile('[,"\n\r]')
 
 
 def _csv_field(text: str) -> str:
-    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n\r') else text
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if _NEEDS_QUOTES.search(text) else text
 
 
 def _format_rows(fmt, ks, values, phases, pos, notes, width, comps) -> str | None:

@@ -353,7 +353,7 @@ class Interpreter:
             if isinstance(e.op, ast.Not):
                 t = self.truth(v)
                 return Unknown(f"not {_text(e.operand)}", line, m.label) if t is None else (not t)
-            if _num(v) and isinstance(e.op, (ast.USub, ast.UAdd)):
+            if is_number(v) and isinstance(e.op, (ast.USub, ast.UAdd)):
                 return -v if isinstance(e.op, ast.USub) else +v
             return Unknown(_text(e), line, m.label) if not isinstance(v, Unknown) else v
         if isinstance(e, ast.BinOp):
@@ -401,7 +401,7 @@ class Interpreter:
         for v in (a, b):
             if isinstance(v, Unknown):
                 return v
-        if not (_num(a) and _num(b)):
+        if not (is_number(a) and is_number(b)):
             return Unknown("arithmetic on something other than numbers", line, m.label)
         try:
             if isinstance(op, ast.Pow):
@@ -610,7 +610,7 @@ def _load(t):
     return t
 
 
-def _num(v) -> bool:
+def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -645,7 +645,7 @@ def _smaller_than(e, limit: int) -> bool:
 
 
 def _builtin(name: str, args: list, kwargs: dict, line: int, m: Module):
-    if kwargs or not args or not all(_num(a) for a in args):
+    if kwargs or not args or not all(is_number(a) for a in args):
         return Unknown(f"{name}(...) of something other than numbers", line, m.label)
     try:
         if name == "int" and len(args) == 1:

@@ -33,7 +33,7 @@ from ...errors import LrplanError, did_you_mean
 from ...ir import ONE, Curve, Schedule, Segment
 from ...values import number
 from ..base import Loaded, ReadOptions
-from .pyeval import Cfg, Func, Interpreter, Unknown, nemo_source
+from .pyeval import Cfg, Func, Interpreter, Unknown, is_number, nemo_source
 from .sniff import detect, looks_like_recipe  # noqa: F401 - the reader's detection, light
 from .tables import (
     NEMO2_STEPPING,
@@ -75,7 +75,7 @@ def helper(name: str, args: list, kwargs: dict, line: int, label: str):
     if use_default is None:
         pass  # min_lr itself is not known
     elif use_default:
-        min_lr = 0.1 * max_lr if _is_num(max_lr) else Unknown(f"{name}'s min_lr = 0.1 * max_lr", line, label,
+        min_lr = 0.1 * max_lr if is_number(max_lr) else Unknown(f"{name}'s min_lr = 0.1 * max_lr", line, label,
                                                               getattr(max_lr, "why", ""))
     sched = Cfg("nemo.lightning.pytorch.optim.CosineAnnealingScheduler",
                 {"warmup_steps": v["warmup_steps"], "constant_steps": v["constant_steps"], "min_lr": min_lr},
@@ -87,10 +87,6 @@ def helper(name: str, args: list, kwargs: dict, line: int, label: str):
         inner = ("optimizer_fn", Cfg("torch.optim.Adam", {"lr": max_lr}, lines=at, line=line, label=label))
     return Cfg(f"nemo.lightning.pytorch.optim.{module}", {inner[0]: inner[1], "lr_scheduler": sched}, lines=at,
                line=line, label=label)
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 # ---- which object is the run -------------------------------------------------------------------------
