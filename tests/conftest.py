@@ -47,6 +47,17 @@ def assert_lr_close(ours, theirs, *, rel: float = REL, abs_: float = ABS, steps=
         )
 
 
+def stepped_lrs(opt, scheduler, n: int) -> np.ndarray:
+    """The LR each of the first ``n`` updates uses: read the optimizer's first group, step the optimizer,
+    then the real scheduler, as every torch-based training loop does."""
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = opt.param_groups[0]["lr"]
+        opt.step()
+        scheduler.step()
+    return out
+
+
 def run_cli(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the installed ``lrplan`` entry point (falls back to ``python -m lrplan``)."""
     exe = shutil.which("lrplan")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import assert_lr_close, require, run_cli
+from conftest import assert_lr_close, require, run_cli, stepped_lrs
 
 from lrplan.convert import convert
 from lrplan.errors import ExitCode, InexpressibleError, LrplanError
@@ -147,12 +147,7 @@ def axolotl_lrs(axo, cfg: dict, total_num_steps: int, n: int, tmp_path, run: dic
             sched._get_lr_called_within_step = True
             out.append(sched.get_lr()[0])
         return np.asarray(out)
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = opt.param_groups[0]["lr"]
-        opt.step()
-        sched.step()
-    return out
+    return stepped_lrs(opt, sched, n)
 
 
 def ours(cfg: dict, ks, **opts):

@@ -20,7 +20,7 @@ from lrplan.frameworks.hf import trainer as _trainer  # noqa: F401  (hf.trainer)
 from lrplan.frameworks.base import ReadOptions, WriteOptions
 from lrplan.frameworks.hf.schedules import build
 from lrplan.ir import ONE, ZERO, Curve, Level, Schedule, Segment
-from conftest import assert_lr_close, require, run_cli
+from conftest import assert_lr_close, require, run_cli, stepped_lrs
 
 ETA = 3e-4
 W, T, N = 1500, 10_000, 10_400  # every differential run covers >= 10k steps, past the end of the run
@@ -354,12 +354,7 @@ def _trainer_lrs(args, n=N):
     sched = transformers.get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.get_warmup_steps(args.max_steps),
                                        num_training_steps=args.max_steps,
                                        scheduler_specific_kwargs=args.lr_scheduler_kwargs or {})
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = opt.param_groups[0]["lr"]
-        opt.step()
-        sched.step()
-    return out
+    return stepped_lrs(opt, sched, n)
 
 
 @pytest.mark.parametrize("case", sorted(SPEC_CASES))

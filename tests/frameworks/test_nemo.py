@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import assert_lr_close, require, run_cli
+from conftest import assert_lr_close, require, run_cli, stepped_lrs
 
 from lrplan.convert import convert
 from lrplan.errors import ExitCode, InexpressibleError, LrplanError
@@ -75,12 +75,7 @@ def scheduler(nemo, sched: dict, base: float, dataloader=None):
 def stepped(nemo, sched: dict, base: float, n: int, dataloader=None) -> np.ndarray:
     """The LR each of the first n updates uses, stepping the real scheduler as Lightning does."""
     opt, s = scheduler(nemo, sched, base, dataloader)
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = opt.param_groups[0]["lr"]
-        opt.step()
-        s.step()
-    return out
+    return stepped_lrs(opt, s, n)
 
 
 def closed(nemo, sched: dict, base: float, steps, dataloader=None) -> np.ndarray:

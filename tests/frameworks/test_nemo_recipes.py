@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_lr_close, require, run_cli
+from conftest import assert_lr_close, require, run_cli, stepped_lrs
 
 from lrplan.convert import convert
 from lrplan.errors import ExitCode, InexpressibleError, LrplanError
@@ -140,12 +140,7 @@ def built(nemo2, name: str, given: dict, base: float, T: int):
 
 def stepped(nemo2, name, given, base, T, n) -> np.ndarray:
     opt, s = built(nemo2, name, given, base, T)
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = opt.param_groups[0]["lr"]
-        opt.step()
-        s.step()
-    return out
+    return stepped_lrs(opt, s, n)
 
 
 def closed(nemo2, name, given, base, T, steps) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import assert_lr_close, require, run_cli
+from conftest import assert_lr_close, require, run_cli, stepped_lrs
 from lrplan.convert import convert
 from lrplan.errors import InexpressibleError
 from lrplan.evaluate import lr
@@ -86,12 +86,7 @@ def run_torch_code(text: str, steps: int, base_lr: float = 1.0) -> np.ndarray:
     ns = {"optimizer": opt}
     exec(compile(text, "<emitted>", "exec"), ns)
     sched = ns["scheduler"]
-    out = np.empty(steps)
-    for k in range(steps):
-        out[k] = opt.param_groups[0]["lr"]
-        opt.step()
-        sched.step()
-    return out
+    return stepped_lrs(opt, sched, steps)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

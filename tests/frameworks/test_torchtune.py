@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import assert_lr_close, require, run_cli
+from conftest import assert_lr_close, require, run_cli, stepped_lrs
 
 from lrplan.convert import convert
 from lrplan.errors import ExitCode, InexpressibleError, LrplanError
@@ -80,12 +80,7 @@ def stepped(tt, W: int, N: int, base: float, n: int, cycles: float | None = None
     opt = SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
     kw = {} if cycles is None else {"num_cycles": cycles}
     s = tt.get_cosine_schedule_with_warmup(opt, num_warmup_steps=W, num_training_steps=N, last_epoch=-1, **kw)
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = opt.param_groups[0]["lr"]
-        opt.step()
-        s.step()
-    return out
+    return stepped_lrs(opt, s, n)
 
 
 def cfg_text(W, base, epochs=1, cap=None, cycles=None, GA=1, **extra) -> str:
