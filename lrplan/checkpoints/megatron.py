@@ -185,7 +185,7 @@ def from_saved_state(args: dict, saved: dict, opts: ReadOptions, label: str) -> 
 
         length = Plan(W=0, D=1, S=None, N_wd=n, total=int(ld.schedule.total), style="", wsd_style="")
         wd = wd_curve(length, saved["wd_incr_style"], saved["start_wd"], saved["end_wd"])
-        ld = Loaded(replace(ld.schedule, weight_decay=wd), ld.format, ld.label, ld.notes, ld.step_name, ld.raw)
+        ld = replace(ld, schedule=replace(ld.schedule, weight_decay=wd))
     return ld
 
 
